@@ -1,0 +1,183 @@
+"""`sglsim simulate`: run a scenario from a YAML file and/or SGLang-style flags."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..config.scenario import Scenario, load_scenario
+from ..errors import ConfigError
+
+# flag -> (scenario path, type, help). Flags are named like SGLang's server arguments.
+SERVER_FLAGS: list[tuple[str, str, Any, str]] = [
+    ("--tp", "server.tp", int, "tensor-parallel size: GPUs per server"),
+    ("--chunked-prefill-size", "server.chunked_prefill_size", int,
+     "max new tokens per prefill chunk (-1 disables chunking; default: SGLang's GPU-memory rule)"),
+    ("--max-prefill-tokens", "server.max_prefill_tokens", int, "token budget of one prefill batch (default 16384)"),
+    ("--max-running-requests", "server.max_running_requests", int, "cap on running requests (default: derived)"),
+    ("--schedule-policy", "server.schedule_policy", str, "waiting-queue order: fcfs (default) or lpm"),
+    ("--schedule-conservativeness", "server.schedule_conservativeness", float,
+     "scales the decode-token reservation of admission (default 1.0)"),
+    ("--mem-fraction-static", "server.mem_fraction_static", float,
+     "fraction of GPU memory for weights and KV cache (default: SGLang's rule)"),
+    ("--page-size", "server.page_size", int, "KV page size in tokens (default 1)"),
+    ("--cuda-graph-max-bs", "server.cuda_graph_max_bs", int, "largest decode batch replayed from a CUDA graph"),
+    ("--max-total-tokens", "server.max_total_tokens", int, "upper bound on the KV pool, tokens"),
+    ("--kv-pool-tokens", "server.kv_pool_tokens", int, "simulation only: KV pool size in tokens, ignoring memory"),
+    ("--context-length", "server.context_length", int, "context window, tokens (default: the model's)"),
+    ("--kv-cache-dtype", "server.kv_cache_dtype", str, "auto, bf16, fp8_e4m3 or fp8_e5m2"),
+    ("--quantization", "server.quantization", str, "weight quantization: fp8, w8a8_fp8, fp4, modelopt_fp4"),
+]
+SERVER_SWITCHES = [
+    ("--enable-mixed-chunk", "server.enable_mixed_chunk", "run decodes in the same batch as a prefill chunk"),
+    ("--disable-overlap-schedule", "server.disable_overlap_schedule", "add the scheduler's CPU time to each step"),
+    ("--disable-cuda-graph", "server.disable_cuda_graph", "launch every decode kernel eagerly"),
+    ("--disable-radix-cache", "server.disable_radix_cache", "turn the prefix cache off"),
+]
+WORKLOAD_FLAGS: list[tuple[str, str, Any, str]] = [
+    ("--trace", "workload.trace", str, "trace file: Mooncake JSONL, Azure CSV or Vidur CSV (detected)"),
+    ("--trace-format", "workload.trace_format", str, "auto (default), mooncake, azure or vidur"),
+    ("--trace-sampling", "workload.trace_sampling", str, "in_order (default), shuffle or with_replacement"),
+    ("--num-requests", "workload.num_requests", int, "requests to send (with a trace: the first N)"),
+    ("--rate", "workload.rate", float, "arrival rate, requests/s (with a trace: replaces its timestamps)"),
+    ("--arrival", "workload.arrival", str, "arrival process with --rate: poisson (default), gamma or constant"),
+    ("--cv", "workload.cv", float, "coefficient of variation of gamma inter-arrival gaps"),
+    ("--time-scale", "workload.time_scale", float, "multiply the trace's timestamps by this factor"),
+    ("--concurrency", "workload.concurrency", int, "closed loop: clients with one request in flight each"),
+    ("--max-request-tokens", "workload.max_request_tokens", int,
+     "shrink requests longer than this many tokens proportionally (Vidur's cap)"),
+    ("--seed", "workload.seed", int, "random seed of the workload (default 0)"),
+]
+
+
+def add_simulate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("simulate", help="simulate a serving cluster on a workload",
+                                   description="Simulate SGLang servers on a workload and print the summary.")
+    parser.add_argument("scenario", nargs="?", help="scenario YAML file (flags override its values)")
+    add_scenario_flags(parser)
+    parser.add_argument("--output", help="write the result as JSON to this file")
+    parser.add_argument("--include-requests", action="store_true", help="add per-request records to --output")
+    parser.add_argument("--explain-memory", action="store_true", help="print the memory plan of each server")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    return parser
+
+
+def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by commands that build a scenario."""
+    group = parser.add_argument_group("model and hardware")
+    group.add_argument("--model", help="model preset id or path to a Hugging Face config.json")
+    group.add_argument("--gpu", help="GPU preset: a100, h100, h200, b200, b300, gb200, gb300")
+    group.add_argument("--replicas", type=int, help="number of servers behind the router")
+    group.add_argument("--router", help="routing policy: round_robin (default) or shortest_queue")
+    server = parser.add_argument_group("SGLang server arguments")
+    for flag, _, kind, text in SERVER_FLAGS:
+        server.add_argument(flag, type=kind, help=text)
+    for flag, _, text in SERVER_SWITCHES:
+        server.add_argument(flag, action="store_true", default=None, help=text)
+    work = parser.add_argument_group("workload")
+    for flag, _, kind, text in WORKLOAD_FLAGS:
+        work.add_argument(flag, type=kind, help=text)
+    work.add_argument("--input-len", type=int, help="fixed prompt length, tokens")
+    work.add_argument("--output-len", type=int, help="fixed output length, tokens")
+    work.add_argument("--shared-prefix-groups", type=int, help="sessions in this many groups share a system prompt")
+    work.add_argument("--system-prompt-len", type=int, help="tokens of each group's system prompt (default 1024)")
+    work.add_argument("--turns", type=int, help="turns per multi-turn session (default 1)")
+    slo = parser.add_argument_group("service-level objectives (for goodput)")
+    slo.add_argument("--slo-ttft", type=float, help="TTFT target, seconds")
+    slo.add_argument("--slo-tpot", type=float, help="TPOT target, seconds")
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def scenario_from_args(args: argparse.Namespace) -> Scenario:
+    """Load the scenario file (or defaults) and apply the flags given on the command line."""
+    base = load_scenario(args.scenario) if getattr(args, "scenario", None) else default_scenario(args)
+    overrides: dict[str, Any] = {}
+    simple = {"--model": "model", "--gpu": "gpu", "--replicas": "cluster.replicas", "--router": "cluster.router",
+              "--slo-ttft": "slo.ttft_s", "--slo-tpot": "slo.tpot_s"}
+    for flag, path in simple.items():
+        value = getattr(args, _dest(flag), None)
+        if value is not None:
+            overrides[path] = value
+    for flag, path, _, _ in SERVER_FLAGS + WORKLOAD_FLAGS:
+        value = getattr(args, _dest(flag), None)
+        if value is not None:
+            overrides[path] = value
+    for flag, path, _ in SERVER_SWITCHES:
+        if getattr(args, _dest(flag), None):
+            overrides[path] = True
+    if args.input_len is not None:
+        overrides["workload.input_len"] = {"dist": "constant", "mean": args.input_len}
+    if args.output_len is not None:
+        overrides["workload.output_len"] = {"dist": "constant", "mean": args.output_len}
+    prefix = {k: v for k, v in (("num_groups", args.shared_prefix_groups), ("system_prompt_len", args.system_prompt_len),
+                                ("turns", args.turns)) if v is not None}
+    if prefix:
+        for key, value in prefix.items():
+            overrides[f"workload.shared_prefix.{key}"] = value
+    return _apply(base, overrides, "command line")
+
+
+def _apply(base: Scenario, overrides: dict[str, Any], source: str) -> Scenario:
+    try:
+        return base.updated(overrides)
+    except ConfigError as err:
+        raise ConfigError(str(err).replace(" in scenario", f" in {source}")) from None
+
+
+def default_scenario(args: argparse.Namespace) -> Scenario:
+    """The built-in demo: multi-turn chat sessions on two Llama-3.1-8B servers, unless flags say otherwise.
+
+    As soon as the command line names a workload (trace, lengths, rate or
+    concurrency) the demo workload is dropped and the defaults of
+    `WorkloadConfig` apply instead.
+    """
+    workload_flags = ("trace", "input_len", "output_len", "rate", "concurrency", "num_requests")
+    if any(getattr(args, name, None) is not None for name in workload_flags):
+        return Scenario()
+    from ..config.defaults import DEMO_SCENARIO
+
+    return DEMO_SCENARIO
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from ..reports.table import summary_table, worker_table
+    from ..simulation import Simulation
+
+    scenario = scenario_from_args(args)
+    sim = Simulation(scenario)
+    if args.explain_memory and not args.quiet:
+        print(f"Memory plan of each {sim.server.gpu.name} server (TP {scenario.server.tp}):")
+        print(sim.server.memory.explain())
+        print()
+    bar = None
+    if not args.no_progress and not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sim.driver.num_requests, unit="req", desc="simulating", file=sys.stderr,
+                   mininterval=0.5, leave=False)
+        last = [0]
+
+        def progress(done: int, total: int) -> None:
+            if done - last[0] >= 200 or done == total:
+                bar.update(done - last[0])
+                last[0] = done
+
+        sim.progress = progress
+    try:
+        result = sim.run()
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.output:
+        result.write_json(args.output, include_requests=args.include_requests)
+    if not args.quiet:
+        print(summary_table(result.summary, result.config))
+        print(worker_table(result.summary["workers"]))
+        if args.output:
+            print(f"wrote {args.output}")
+    return 0

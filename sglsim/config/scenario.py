@@ -1,0 +1,183 @@
+"""Typed, validated scenario files (YAML) and their defaults.
+
+Field names follow SGLang's server arguments where one exists
+(`chunked_prefill_size`, `max_running_requests`, `mem_fraction_static`, ...).
+Unknown keys are rejected; every validation error becomes one line naming
+the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import ConfigError
+
+PositiveInt = Field(gt=0)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServerArgs(_Strict):
+    """SGLang server arguments of one server (one TP group)."""
+
+    tp: int = Field(1, gt=0, description="Tensor-parallel size (--tp-size); GPUs per server")
+    chunked_prefill_size: Optional[int] = Field(
+        None, description="Max new tokens of one prefill chunk; None picks SGLang's GPU-memory rule, -1 disables chunking")
+    max_prefill_tokens: int = Field(16384, gt=0, description="Token budget of one prefill batch")
+    max_running_requests: Optional[int] = Field(None, gt=0, description="Cap on the decode batch; None derives it as SGLang does")
+    schedule_policy: Literal["fcfs", "lpm"] = "fcfs"
+    schedule_conservativeness: float = Field(1.0, gt=0)
+    mem_fraction_static: Optional[float] = Field(None, gt=0, lt=1)
+    page_size: int = Field(1, gt=0)
+    enable_mixed_chunk: bool = False
+    disable_overlap_schedule: bool = False
+    cuda_graph_max_bs: Optional[int] = Field(None, gt=0)
+    disable_cuda_graph: bool = False
+    disable_radix_cache: bool = False
+    max_total_tokens: Optional[int] = Field(None, gt=0, description="Upper bound on the KV-pool size in tokens")
+    kv_pool_tokens: Optional[int] = Field(
+        None, gt=0, description="Simulation only: KV-pool size in tokens regardless of GPU memory")
+    context_length: Optional[int] = Field(None, gt=0)
+    kv_cache_dtype: Literal["auto", "bf16", "fp8_e4m3", "fp8_e5m2"] = "auto"
+    quantization: Optional[Literal["fp8", "w8a8_fp8", "fp4", "modelopt_fp4"]] = None
+
+    @field_validator("chunked_prefill_size")
+    @classmethod
+    def _chunk(cls, value: Optional[int]) -> Optional[int]:
+        if value is not None and value != -1 and value <= 0:
+            raise ValueError("expected a positive token count or -1 to disable chunking")
+        return value
+
+
+class ClusterConfig(_Strict):
+    """How many servers run and how requests reach them."""
+
+    replicas: int = Field(1, gt=0, description="Independent servers of `tp` GPUs each")
+    router: Literal["round_robin", "shortest_queue"] = "round_robin"
+
+
+class LengthSpec(_Strict):
+    dist: Literal["constant", "uniform", "normal", "lognormal", "exponential"] = "constant"
+    mean: float = Field(128.0, ge=1)
+    std: float = Field(0.0, ge=0)
+    cv: float = Field(1.0, gt=0)
+    min: int = Field(1, ge=1)
+    max: int = Field(1 << 30, ge=1)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "LengthSpec":
+        if self.max < self.min:
+            raise ValueError(f"max {self.max} is below min {self.min}")
+        return self
+
+
+class SharedPrefixSpec(_Strict):
+    """Groups of requests sharing a system prompt, optionally as multi-turn sessions."""
+
+    num_groups: int = Field(8, gt=0)
+    system_prompt_len: int = Field(1024, ge=0)
+    turns: int = Field(1, gt=0, description="Turns per session; each turn re-sends the history")
+    think_time_s: float = Field(0.0, ge=0)
+
+
+class WorkloadConfig(_Strict):
+    """Where requests come from and when they arrive."""
+
+    trace: Optional[str] = None
+    trace_format: Literal["auto", "mooncake", "azure", "vidur"] = "auto"
+    trace_sampling: Literal["in_order", "shuffle", "with_replacement"] = "in_order"
+    num_requests: Optional[int] = Field(None, gt=0)
+    rate: Optional[float] = Field(None, gt=0, description="Requests/s; with a trace, replaces its timestamps")
+    arrival: Literal["poisson", "gamma", "constant"] = "poisson"
+    cv: float = Field(1.0, gt=0, description="Coefficient of variation of gamma inter-arrival gaps")
+    time_scale: float = Field(1.0, gt=0, description="Multiplies a trace's timestamps")
+    concurrency: Optional[int] = Field(None, gt=0, description="Closed loop: clients with one request in flight each")
+    input_len: Optional[LengthSpec] = None
+    output_len: Optional[LengthSpec] = None
+    shared_prefix: Optional[SharedPrefixSpec] = None
+    max_request_tokens: Optional[int] = Field(None, gt=1, description="Shrink longer requests proportionally (Vidur's cap)")
+    seed: int = 0
+
+    @field_validator("input_len", "output_len", mode="before")
+    @classmethod
+    def _int_length(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return {"dist": "constant", "mean": value}
+        return value
+
+
+class SLOConfig(_Strict):
+    ttft_s: Optional[float] = Field(None, gt=0)
+    tpot_s: Optional[float] = Field(None, gt=0)
+
+
+class Scenario(_Strict):
+    """A whole simulation: model, hardware, servers, cluster and workload."""
+
+    model: str = "llama-3.1-8b"
+    gpu: str = "h100"
+    server: ServerArgs = ServerArgs()
+    cluster: ClusterConfig = ClusterConfig()
+    workload: WorkloadConfig = WorkloadConfig()
+    slo: SLOConfig = SLOConfig()
+    efficiency: dict[str, float] = Field(default_factory=dict)
+    check_invariants: bool = False
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Scenario":
+        return load_scenario(path)
+
+    def updated(self, overrides: dict[str, Any]) -> "Scenario":
+        """Return a copy with dotted-path overrides applied (e.g. {'server.tp': 4})."""
+        data = self.model_dump()
+        for dotted, value in overrides.items():
+            node = data
+            parts = dotted.split(".")
+            for part in parts[:-1]:
+                if node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
+            node[parts[-1]] = value
+        return validate_scenario(data)
+
+
+def _format_error(err: ValidationError, source: str) -> ConfigError:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "scenario"
+    value = first.get("input")
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        return ConfigError(f"unknown key {loc!r} in {source}")
+    if first["type"] == "literal_error":
+        return ConfigError(f"invalid {loc} {value!r} in {source}: {msg.lower()}")
+    return ConfigError(f"invalid {loc} {value!r} in {source}: {msg.lower()}")
+
+
+def validate_scenario(data: dict[str, Any], source: str = "scenario") -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise _format_error(err, source) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a YAML scenario file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"scenario file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"invalid YAML in {path}{where}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"invalid scenario {path}: expected a mapping at the top level")
+    return validate_scenario(data, str(path))

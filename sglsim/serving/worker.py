@@ -1,0 +1,199 @@
+"""One SGLang server (a TP group) in simulated time: scheduler + step law + event hooks.
+
+The worker runs SGLang's event loop: at each step boundary it asks the
+scheduler for a prefill batch first, else a decode step of the running batch.
+Pure decode runs as a span of k steps that ends at the next completion or
+when KV runs out, timed in closed form; an arrival that could be admitted
+cuts the span at the step in flight (SGLang sees new requests between steps).
+
+Requests arriving at one instant are all queued before the server forms its
+next batch: arrivals have a lower event priority than step boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..costs.step_model import DecodeSpan, StepCostModel
+from ..engine.events import PRIORITY_STEP, EventQueue
+from .request import Request, RequestState
+from .scheduler import ExtendBatch, Scheduler, SchedulerConfig
+
+
+class WorkerObserver(Protocol):
+    """What a worker reports to metrics and the cluster (all times simulated seconds)."""
+
+    def on_first_token(self, req: Request, now: float) -> None: ...
+    def on_finish(self, req: Request, now: float) -> None: ...
+    def on_reject(self, req: Request, now: float, reason: str) -> None: ...
+    def on_extend_step(self, worker: "Worker", batch: ExtendBatch, start: float, duration: float) -> None: ...
+    def on_decode_span(self, worker: "Worker", span: DecodeSpan, steps: int, batch_size: int,
+                       start: float, fresh_token_times: list[float]) -> None:
+        """A decode span ran. Running requests last emitted a token at `worker.last_decode_end`,
+        except those that joined since, whose last (prefill) token times are `fresh_token_times`."""
+    def on_retract(self, worker: "Worker", reqs: list[Request], now: float) -> None: ...
+    def on_step_boundary(self, worker: "Worker", now: float) -> None: ...
+
+
+@dataclass
+class _Extend:
+    batch: ExtendBatch
+    start: float
+    end: float
+
+
+@dataclass
+class _Span:
+    span: DecodeSpan
+    start: float
+    steps: int
+    batch_size: int
+    ctx0: int
+
+
+class Worker:
+    """An SGLang server: one scheduler and one forward-step law, driven by the event queue."""
+
+    def __init__(self, worker_id: int, config: SchedulerConfig, cost: StepCostModel,
+                 engine: EventQueue, observer: WorkerObserver, pool: str = "default") -> None:
+        self.worker_id = worker_id
+        self.pool = pool
+        self.scheduler = Scheduler(config)
+        self.cost = cost
+        self.engine = engine
+        self.observer = observer
+        self._current: _Extend | _Span | None = None
+        self._wake_pending = False
+        self._token = 0
+        self.busy_s = 0.0
+        self.last_decode_end: float | None = None
+        """End of the last step that decoded (inter-token gaps of running requests start there)."""
+        self._fresh_token_times: list[float] = []
+
+    # ----- load signals for routers -----
+
+    @property
+    def num_queued(self) -> int:
+        sched = self.scheduler
+        return len(sched.waiting) + (1 if sched.chunked_req is not None else 0)
+
+    @property
+    def num_running(self) -> int:
+        return self.scheduler.num_running
+
+    @property
+    def load(self) -> int:
+        """Requests queued or running (SGLang's router counts in-flight requests)."""
+        return self.num_queued + self.scheduler.num_running
+
+    @property
+    def idle(self) -> bool:
+        return self._current is None and not self._wake_pending
+
+    # ----- arrivals -----
+
+    def submit(self, req: Request, now: float) -> bool:
+        """Queue a request; return False if the server rejects it as too long."""
+        cfg = self.scheduler.config
+        req.worker_id = self.worker_id
+        req.server_arrived_at = now
+        if req.input_len > cfg.max_req_input_len:
+            self.observer.on_reject(req, now, "input longer than the server accepts")
+            return False
+        max_output = cfg.max_req_len - req.input_len - 1
+        if req.output_len > max_output:
+            req.output_len = max(max_output, 1)
+        self.scheduler.add_request(req)
+        self._on_new_work(now)
+        return True
+
+    def _on_new_work(self, now: float) -> None:
+        if self.idle:
+            self._wake_pending = True
+            self.engine.push(now, PRIORITY_STEP, self._wake, None)
+        elif isinstance(self._current, _Span) and self._could_admit():
+            self._truncate_span(now)
+
+    def _could_admit(self) -> bool:
+        sched = self.scheduler
+        return not sched.batch_is_full and sched.num_running < sched.config.max_running_requests
+
+    def _truncate_span(self, now: float) -> None:
+        """End the running decode span at the step in flight at `now`."""
+        cur = self._current
+        steps = cur.span.steps_to_cover(now - cur.start)
+        if steps >= cur.steps:
+            return
+        cur.steps = steps
+        self._token += 1
+        self.engine.push(cur.start + cur.span.duration(steps), PRIORITY_STEP, self._on_step_end, self._token)
+
+    # ----- the event loop -----
+
+    def _wake(self, now: float, _arg: object) -> None:
+        self._wake_pending = False
+        if self._current is None:
+            self._run_next(now)
+
+    def _on_step_end(self, now: float, token: int) -> None:
+        if token != self._token:
+            return
+        cur = self._current
+        self._current = None
+        if isinstance(cur, _Extend):
+            self._finish_extend(cur, now)
+        else:
+            self._finish_span(cur, now)
+        self._run_next(now)
+
+    def _run_next(self, now: float) -> None:
+        sched = self.scheduler
+        batch = sched.get_new_batch_prefill(now)
+        if batch is not None:
+            shape = self.cost.extend_shape(batch.items, batch.num_mixed_decode, batch.mixed_ctx_tokens)
+            duration = self.cost.step_time(shape)
+            self._start(now, _Extend(batch, now, now + duration), now + duration)
+            self.observer.on_extend_step(self, batch, now, duration)
+            return
+        retracted = sched.update_running_batch(now)
+        if retracted:
+            self.observer.on_retract(self, retracted, now)
+        if sched.num_running:
+            steps = min(sched.steps_to_next_finish(), sched.decode_steps_kv_allows())
+            batch_size = sched.num_running
+            span = self.cost.decode_span(batch_size, sched.ctx_sum, steps)
+            self._start(now, _Span(span, now, steps, batch_size, sched.ctx_sum), now + span.duration(steps))
+            return
+        sched.on_idle()
+
+    def _start(self, now: float, current: _Extend | _Span, end: float) -> None:
+        self._current = current
+        self._token += 1
+        self.engine.push(end, PRIORITY_STEP, self._on_step_end, self._token)
+
+    def _finish_extend(self, cur: _Extend, now: float) -> None:
+        self.busy_s += now - cur.start
+        first_tokens, finished = self.scheduler.commit_extend(cur.batch, now)
+        if cur.batch.num_mixed_decode:
+            self.last_decode_end = now
+            self._fresh_token_times.clear()
+        for req, _, _ in cur.batch.items:
+            if req.state is RequestState.RUNNING:
+                self._fresh_token_times.append(now)
+        for req in first_tokens:
+            self.observer.on_first_token(req, now)
+        for req in finished:
+            self.observer.on_finish(req, now)
+        self.observer.on_step_boundary(self, now)
+
+    def _finish_span(self, cur: _Span, now: float) -> None:
+        self.busy_s += now - cur.start
+        self.observer.on_decode_span(self, cur.span, cur.steps, cur.batch_size, cur.start,
+                                     self._fresh_token_times)
+        self._fresh_token_times = []
+        finished = self.scheduler.commit_decode(cur.steps, now)
+        self.last_decode_end = now
+        for req in finished:
+            self.observer.on_finish(req, now)
+        self.observer.on_step_boundary(self, now)

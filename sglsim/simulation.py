@@ -1,0 +1,175 @@
+"""Wires a scenario into servers, a router and a workload, runs it, and returns the result."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .config.scenario import Scenario
+from .engine.events import PRIORITY_ARRIVAL, EventQueue
+from .errors import ConfigError
+from .metrics.collector import MetricsCollector
+from .metrics.summary import summarize
+from .routing.router import make_router
+from .serving.request import Request
+from .serving.server_spec import ServerSpec, build_efficiency, build_server_spec
+from .serving.worker import Worker
+from .workload.builder import build_driver
+
+ProgressFn = Callable[[int, int], None]
+"""Called with (requests done, requests in total) as the run advances."""
+
+
+@dataclass
+class SimulationResult:
+    """What a simulation returns: the summary, per-request records and time series."""
+
+    summary: dict[str, Any]
+    requests: dict[str, np.ndarray]
+    timeseries: dict[str, dict[str, list[float]]]
+    config: dict[str, Any]
+    servers: list[ServerSpec] = field(default_factory=list, repr=False)
+
+    def to_dict(self, include_requests: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"summary": self.summary, "config": self.config, "timeseries": self.timeseries}
+        if include_requests:
+            out["requests"] = {k: v.tolist() for k, v in self.requests.items()}
+        return out
+
+    def write_json(self, path: str | Path, include_requests: bool = False) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(include_requests), indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+class _Observer:
+    """Fans worker events out to metrics, the workload driver and invariant checks."""
+
+    def __init__(self, sim: "Simulation") -> None:
+        self.sim = sim
+        self.metrics = sim.metrics
+
+    def on_first_token(self, req: Request, now: float) -> None:
+        self.metrics.on_first_token(req, now)
+
+    def on_finish(self, req: Request, now: float) -> None:
+        self.metrics.on_finish(req, now)
+        self.sim._request_done(req, now)
+
+    def on_reject(self, req: Request, now: float, reason: str) -> None:
+        self.metrics.on_reject(req, now, reason)
+        self.sim._request_done(req, now)
+
+    def on_extend_step(self, worker, batch, start: float, duration: float) -> None:
+        self.metrics.on_extend_step(worker, batch, start, duration)
+
+    def on_decode_span(self, worker, span, steps, batch_size, start, fresh_token_times) -> None:
+        self.metrics.on_decode_span(worker, span, steps, batch_size, start, fresh_token_times)
+
+    def on_retract(self, worker, reqs, now: float) -> None:
+        self.metrics.on_retract(worker, reqs, now)
+
+    def on_step_boundary(self, worker, now: float) -> None:
+        self.metrics.on_step_boundary(worker, now)
+        if self.sim.scenario.check_invariants:
+            worker.scheduler.check_invariants()
+            if now < self.sim._last_boundary.get(worker.worker_id, 0.0):
+                raise RuntimeError("simulated clock went backwards")
+            self.sim._last_boundary[worker.worker_id] = now
+
+
+class Simulation:
+    """One run of a scenario. Build it, call `run()`, read the result."""
+
+    def __init__(self, scenario: Scenario, progress: ProgressFn | None = None) -> None:
+        self.scenario = scenario
+        self.progress = progress
+        efficiency = build_efficiency(scenario.efficiency)
+        self.server = build_server_spec(scenario.model, scenario.gpu, scenario.server, efficiency)
+        self.engine = EventQueue()
+        self.metrics = MetricsCollector()
+        self._observer = _Observer(self)
+        cost = self.server.cost_model()
+        self.workers = []
+        for worker_id in range(scenario.cluster.replicas):
+            self.workers.append(Worker(worker_id, self.server.scheduler, cost, self.engine, self._observer))
+            self.metrics.add_worker(worker_id, "default", self.server.scheduler.max_total_tokens)
+        self.router = make_router(scenario.cluster.router)
+        self.driver, self.trace = build_driver(scenario.workload)
+        self._check_fixed_lengths()
+        self._done = 0
+        self._last_boundary: dict[int, float] = {}
+
+    def _check_fixed_lengths(self) -> None:
+        """Reject a fixed prompt length that no server could ever accept (a config error, not a trace row)."""
+        wl = self.scenario.workload
+        spec = wl.input_len
+        if wl.trace is not None or spec is None or spec.dist != "constant":
+            return
+        limit = self.server.scheduler.max_req_input_len
+        if spec.mean > limit:
+            mem = self.server.memory
+            raise ConfigError(
+                f"invalid input_len {int(spec.mean)}: the server accepts prompts of at most {limit} tokens "
+                f"(context length {mem.context_len}, KV capacity {mem.max_total_num_tokens} tokens)")
+
+    # ----- RequestSink -----
+
+    def schedule_arrival(self, time: float, req: Request) -> None:
+        self.engine.push(time, PRIORITY_ARRIVAL, self._on_arrival, req)
+
+    def _on_arrival(self, now: float, req: Request) -> None:
+        self.metrics.on_arrival(req, now)
+        self.driver.on_arrival(req, now)
+        worker = self.router.select(req, self.workers, now)
+        worker.submit(req, now)
+
+    def _request_done(self, req: Request, now: float) -> None:
+        self._done += 1
+        if self.progress is not None:
+            self.progress(self._done, self.driver.num_requests)
+        self.driver.on_done(req, now)
+
+    # ----- run -----
+
+    def run(self) -> SimulationResult:
+        self.driver.start(self)
+        self.engine.run()
+        total = self.driver.num_requests
+        summary, requests = summarize(self.metrics, total, self.scenario.slo.ttft_s, self.scenario.slo.tpot_s)
+        if summary["num_completed"] + summary["num_rejected"] != total:
+            raise RuntimeError(f"requests lost: {total} sent, {summary['num_completed']} completed, "
+                               f"{summary['num_rejected']} rejected")
+        summary["num_events"] = self.engine.num_events
+        config = {"scenario": self.scenario.model_dump(), "server": self.server.resolved(),
+                  "num_gpus": self.server.num_gpus * len(self.workers)}
+        return SimulationResult(summary, requests, self._timeseries(), config, [self.server])
+
+    def _timeseries(self) -> dict[str, dict[str, list[float]]]:
+        out = {}
+        for worker_id, stats in self.metrics.workers.items():
+            out[str(worker_id)] = {"t": stats.series_t.tolist(), "kv_usage": stats.series_kv.tolist(),
+                                   "queue_len": stats.series_queue.tolist(),
+                                   "running": stats.series_running.tolist()}
+        return out
+
+
+def simulate(scenario: Scenario | dict[str, Any] | str | Path, progress: ProgressFn | None = None) -> SimulationResult:
+    """Run one scenario (a `Scenario`, a dict of its fields, or a YAML path) to completion."""
+    from .config.scenario import load_scenario, validate_scenario
+
+    if isinstance(scenario, (str, Path)):
+        scenario = load_scenario(scenario)
+    elif isinstance(scenario, dict):
+        scenario = validate_scenario(scenario)
+    return Simulation(scenario, progress).run()

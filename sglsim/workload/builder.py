@@ -1,0 +1,91 @@
+"""Turns a `WorkloadConfig` into a workload driver."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..config.scenario import LengthSpec, WorkloadConfig
+from ..errors import ConfigError
+from .arrivals import arrival_times
+from .drivers import ClosedLoopDriver, OpenLoopDriver, SessionDriver
+from .lengths import LengthDist, cap_total_tokens
+from .traces import Trace, load_trace
+
+DEFAULT_NUM_REQUESTS = 1000
+DEFAULT_INPUT = LengthSpec(dist="constant", mean=1024)
+DEFAULT_OUTPUT = LengthSpec(dist="constant", mean=256)
+
+
+def _dist(spec: LengthSpec) -> LengthDist:
+    return LengthDist(spec.dist, spec.mean, spec.std, spec.cv, spec.min, spec.max)
+
+
+def _arrivals(wl: WorkloadConfig, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Open-loop arrival times; without a rate every request arrives at t = 0 (a burst)."""
+    if wl.rate is None:
+        return np.zeros(n)
+    return arrival_times(wl.arrival, wl.rate, n, rng, wl.cv)
+
+
+def _trace_indices(trace: Trace, wl: WorkloadConfig, rng: np.random.Generator) -> np.ndarray:
+    n = wl.num_requests or len(trace)
+    if wl.trace_sampling == "with_replacement":
+        return rng.integers(0, len(trace), size=n)
+    order = rng.permutation(len(trace)) if wl.trace_sampling == "shuffle" else np.arange(len(trace))
+    if n > len(trace):
+        raise ConfigError(f"invalid num_requests {n}: the trace has {len(trace)} requests; use "
+                          "trace_sampling with_replacement to draw more")
+    return order[:n]
+
+
+def build_trace_driver(wl: WorkloadConfig, rng: np.random.Generator):
+    trace = load_trace(wl.trace, wl.trace_format)
+    idx = _trace_indices(trace, wl, rng)
+    input_len, output_len = trace.input_len[idx], trace.output_len[idx]
+    if wl.max_request_tokens is not None:
+        input_len, output_len = cap_total_tokens(input_len, output_len, wl.max_request_tokens)
+    prompt_fn = None
+    if trace.block_ids is not None and wl.max_request_tokens is None:
+        prompt_fn = lambda i: trace.prompt_blocks(int(idx[i]))  # noqa: E731
+    if wl.concurrency is not None:
+        return ClosedLoopDriver(wl.concurrency, input_len, output_len, prompt_fn), trace
+    if wl.rate is not None:
+        arrivals = arrival_times(wl.arrival, wl.rate, len(idx), rng, wl.cv)
+    else:
+        if trace.arrival_s is None:
+            raise ConfigError(f"trace {wl.trace} has no timestamps: give a rate (--rate) or a "
+                              "concurrency (--concurrency)")
+        arrivals = trace.arrival_s[idx] * wl.time_scale
+        if wl.trace_sampling != "in_order":
+            arrivals = np.sort(arrivals)
+        arrivals = arrivals - arrivals.min()
+    return OpenLoopDriver(arrivals, input_len, output_len, prompt_fn), trace
+
+
+def build_driver(wl: WorkloadConfig):
+    """Return (driver, trace or None) for a workload config; the seed fixes every draw."""
+    rng = np.random.default_rng(wl.seed)
+    if wl.trace is not None:
+        return build_trace_driver(wl, rng)
+    n = wl.num_requests or DEFAULT_NUM_REQUESTS
+    in_dist = _dist(wl.input_len or DEFAULT_INPUT)
+    out_dist = _dist(wl.output_len or DEFAULT_OUTPUT)
+    if wl.shared_prefix is not None:
+        sp = wl.shared_prefix
+        if wl.concurrency is not None:
+            raise ConfigError("invalid workload: shared_prefix sessions are open loop; drop concurrency or shared_prefix")
+        sessions = math.ceil(n / sp.turns)
+        starts = _arrivals(wl, sessions, rng)
+        groups = rng.integers(0, sp.num_groups, size=sessions)
+        users = in_dist.sample(rng, sessions * sp.turns)
+        outs = out_dist.sample(rng, sessions * sp.turns)
+        return SessionDriver(starts, groups, sp.turns, sp.system_prompt_len, users, outs, sp.think_time_s), None
+    input_len = in_dist.sample(rng, n)
+    output_len = out_dist.sample(rng, n)
+    if wl.max_request_tokens is not None:
+        input_len, output_len = cap_total_tokens(input_len, output_len, wl.max_request_tokens)
+    if wl.concurrency is not None:
+        return ClosedLoopDriver(wl.concurrency, input_len, output_len), None
+    return OpenLoopDriver(_arrivals(wl, n, rng), input_len, output_len), None
