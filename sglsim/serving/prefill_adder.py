@@ -93,9 +93,9 @@ class PrefillAdder:
         """Try to admit a waiting request whose prefix (already locked) covers `prefix_len` tokens.
 
         `newly_locked_tokens` are cache tokens this request's lock moved out of
-        the evictable pool; they count against memory for this check only, as
-        SGLang's `_lock_node` context does. The caller undoes the lock unless
-        the result is CONTINUE or the request was admitted before a stop.
+        the evictable pool: they count against memory in the check (as SGLang's
+        `_lock_node` context does) and, once admitted, for the rest of the round.
+        The caller undoes the lock when the request was not admitted.
         """
         extend_len = req.fill_len - prefix_len
         max_new = min(req.remaining_output, CLIP_MAX_NEW_TOKENS)
@@ -107,6 +107,10 @@ class PrefillAdder:
             return AddReqResult.OTHER
         if total > self.rem_total_tokens - newly_locked_tokens:
             return AddReqResult.NO_TOKEN
+        # The locked prefix is no longer evictable: it leaves the memory budgets for good
+        # (SGLang v0.5's memory budget tracks evictable tokens the same way).
+        self.rem_total_tokens -= newly_locked_tokens
+        self.cur_rem_tokens -= newly_locked_tokens
         if self.rem_chunk_tokens is None or input_tokens <= self.rem_chunk_tokens:
             self.can_run.append((req, extend_len))
             self._charge(input_tokens, max_new)
