@@ -1,0 +1,145 @@
+"""Objectives and constraints: a name plus a vectorised function of the decision arrays.
+
+An objective or constraint is given either as a SymPy expression (compiled
+once with `lambdify`, after substituting the bound model, hardware and
+workload values) or as a Python callable that takes a mapping from variable
+name to NumPy array and returns an array. Constraints follow the convention
+of `ConstraintBuilder`: the expression is a *slack*, satisfied when > 0. A
+SymPy relation (`lhs > rhs`, `lhs < rhs`, ...) is turned into that slack.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+
+ArrayFn = Callable[[Mapping[str, np.ndarray]], Any]
+"""A vectorised metric: decision arrays by variable name -> one value per configuration."""
+
+
+class ObjectiveDirection(enum.Enum):
+    """Whether an objective is to be made as large or as small as possible."""
+
+    MAXIMIZE = "maximize"
+    MINIMIZE = "minimize"
+
+    @property
+    def sign(self) -> float:
+        """+1 for MAXIMIZE, -1 for MINIMIZE: `sign x value` is always to be maximised."""
+        return 1.0 if self is ObjectiveDirection.MAXIMIZE else -1.0
+
+
+@dataclass
+class ObjectiveSpec:
+    """One objective: a name, a SymPy expression or vectorised callable, and a direction."""
+
+    name: str
+    expr: Any
+    direction: ObjectiveDirection = ObjectiveDirection.MAXIMIZE
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.direction, str):
+            try:
+                self.direction = ObjectiveDirection(self.direction.lower())
+            except ValueError:
+                raise ConfigError(f"invalid direction {self.direction!r} of objective {self.name}: "
+                                  "expected maximize or minimize") from None
+
+
+@dataclass
+class ConstraintSpec:
+    """One constraint, satisfied where `expr` > 0 (a slack: how far inside the limit a point is)."""
+
+    name: str
+    expr: Any
+    description: str = ""
+
+
+@dataclass
+class CompiledMetric:
+    """A metric compiled to a NumPy function of the decision arrays."""
+
+    name: str
+    function: ArrayFn
+    variables: tuple[str, ...] = field(default=())
+    """Decision variables the metric depends on (empty for callables, which receive them all)."""
+
+    def __call__(self, values: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        """Evaluate at `n` configurations; the result is a float array of length n."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = self.function(values)
+        out = np.asarray(out, dtype=float)
+        if out.ndim == 0:
+            return np.full(n, float(out))
+        if out.shape != (n,):
+            raise RuntimeError(f"metric {self.name} returned shape {out.shape} for {n} configurations")
+        return out
+
+
+def as_constraint(item: Any) -> ConstraintSpec:
+    """Accept a `ConstraintSpec`, anything with `name` and `expr` (e.g. `ConstraintBuilder` output) or a (name, expr) pair."""
+    if isinstance(item, ConstraintSpec):
+        return item
+    if isinstance(item, tuple) and len(item) == 2:
+        return ConstraintSpec(str(item[0]), item[1])
+    if hasattr(item, "name") and hasattr(item, "expr"):
+        return ConstraintSpec(str(item.name), item.expr, str(getattr(item, "description", "")))
+    raise ConfigError(f"invalid constraint {item!r}: expected an object with name and expr, or a (name, expr) pair")
+
+
+def compile_metric(name: str, expr: Any, variables: Sequence[str], bind: Mapping[Any, Any] | None = None,
+                   slack: bool = False) -> CompiledMetric:
+    """Compile an objective or constraint over the named decision variables.
+
+    Callables pass through. SymPy expressions have `bind` substituted in one
+    pass, must then depend on decision variables only (by symbol name), and
+    are lambdified once with common-subexpression elimination. With
+    `slack=True` a relation `a > b` becomes `a - b` (and `a < b` becomes `b - a`).
+    """
+    if callable(expr) and not _is_sympy(expr):
+        return CompiledMetric(name, expr)
+    import sympy
+
+    try:
+        expr = sympy.sympify(expr)
+    except (sympy.SympifyError, TypeError):
+        raise ConfigError(f"invalid expression of {name}: {expr!r} is neither a SymPy expression "
+                          "nor a callable") from None
+    if slack:
+        expr = _relation_to_slack(name, expr)
+    elif isinstance(expr, sympy.core.relational.Relational):
+        raise ConfigError(f"invalid objective {name}: {expr} is a relation; give the quantity to optimise")
+    if bind:
+        expr = expr.xreplace({sympy.sympify(k) if not isinstance(k, str) else sympy.Symbol(k): sympy.sympify(v)
+                              for k, v in bind.items()})
+    expr = expr.replace(lambda e: isinstance(e, sympy.Sum), lambda e: e.doit())
+    free = sorted(expr.free_symbols, key=lambda s: s.name)
+    unknown = [s.name for s in free if s.name not in variables]
+    if unknown:
+        raise ConfigError(f"invalid expression of {name}: symbols {unknown} are neither decision variables "
+                          f"({', '.join(variables)}) nor bound to values")
+    function = sympy.lambdify(free, expr, modules="numpy", cse=True)
+    names = tuple(s.name for s in free)
+    return CompiledMetric(name, lambda values: function(*(values[n] for n in names)), names)
+
+
+def _is_sympy(expr: Any) -> bool:
+    return type(expr).__module__.startswith("sympy")
+
+
+def _relation_to_slack(name: str, expr: Any) -> Any:
+    import sympy
+
+    if not isinstance(expr, sympy.core.relational.Relational):
+        return expr
+    if isinstance(expr, (sympy.StrictGreaterThan, sympy.GreaterThan)):
+        return expr.lhs - expr.rhs
+    if isinstance(expr, (sympy.StrictLessThan, sympy.LessThan)):
+        return expr.rhs - expr.lhs
+    raise ConfigError(f"invalid constraint {name}: {expr} is not an inequality")
