@@ -4,7 +4,9 @@ An objective or constraint is given either as a SymPy expression (compiled
 once with `lambdify`, after substituting the bound model, hardware and
 workload values) or as a Python callable that takes a mapping from variable
 name to NumPy array and returns an array. Constraints follow the convention
-of `ConstraintBuilder`: the expression is a *slack*, satisfied when > 0. A
+of `ConstraintBuilder`: the expression is a *slack*, written `expr > 0`.
+The search counts a point exactly on the boundary (slack 0) as feasible, so
+that an integer limit such as `16 - TP x (N_p + N_d)` admits all 16 GPUs. A
 SymPy relation (`lhs > rhs`, `lhs < rhs`, ...) is turned into that slack.
 """
 
@@ -54,7 +56,7 @@ class ObjectiveSpec:
 
 @dataclass
 class ConstraintSpec:
-    """One constraint, satisfied where `expr` > 0 (a slack: how far inside the limit a point is)."""
+    """One constraint, satisfied where `expr` >= 0 (a slack: how far inside the limit a point is)."""
 
     name: str
     expr: Any

@@ -2,7 +2,7 @@
 
 `Problem.evaluate` returns, for a batch of configurations, every objective
 value and every constraint slack. A configuration is feasible when every
-slack is > 0 and every objective is finite; a non-finite slack counts as a
+slack is >= 0 and every objective is finite; a non-finite slack counts as a
 violation of that constraint, a non-finite objective as a violation of the
 pseudo-constraint `finite_<objective>`, so no NaN ever reaches a result.
 `FeasibilityLedger` counts which constraint rules out which points, so an
@@ -32,7 +32,7 @@ class Evaluation:
     objectives: np.ndarray
     """n x m objective values, in the objectives' own units and directions."""
     slacks: np.ndarray
-    """n x c constraint slacks (> 0 where satisfied); non-finite entries are set to -inf."""
+    """n x c constraint slacks (>= 0 where satisfied); non-finite entries are set to -inf."""
     feasible: np.ndarray
     """n booleans."""
     score: np.ndarray
@@ -92,17 +92,26 @@ class Problem:
     def constraint_names(self) -> list[str]:
         return [c.name for c in self.constraints]
 
-    def evaluate_values(self, coords: np.ndarray, values: dict[str, np.ndarray]) -> Evaluation:
-        """Evaluate configurations given both their index coordinates and decision arrays."""
+    def evaluate_values(self, coords: np.ndarray, values: dict[str, np.ndarray],
+                        skip_infeasible: bool = False) -> Evaluation:
+        """Evaluate configurations given both their index coordinates and decision arrays.
+
+        With `skip_infeasible`, objectives are computed only where every
+        constraint holds (NaN elsewhere): enumeration needs no more, and an
+        objective may be costly (a search over the arrival rate).
+        """
         n = len(coords)
-        objectives = np.empty((n, len(self._objective_fns)))
-        for j, fn in enumerate(self._objective_fns):
-            objectives[:, j] = fn(values, n)
         slacks = np.empty((n, len(self._constraint_fns)))
         for j, fn in enumerate(self._constraint_fns):
             slacks[:, j] = fn(values, n)
         slacks[~np.isfinite(slacks)] = -np.inf
-        feasible = np.all(slacks > 0, axis=1) & np.all(np.isfinite(objectives), axis=1)
+        objectives = np.full((n, len(self._objective_fns)), np.nan)
+        rows = np.flatnonzero(np.all(slacks >= 0, axis=1)) if skip_infeasible else np.arange(n)
+        if len(rows):
+            subset = values if len(rows) == n else {k: v[rows] for k, v in values.items()}
+            for j, fn in enumerate(self._objective_fns):
+                objectives[rows, j] = fn(subset, len(rows))
+        feasible = np.all(slacks >= 0, axis=1) & np.all(np.isfinite(objectives), axis=1)
         return Evaluation(coords, values, objectives, slacks, feasible, self.signs[0] * objectives[:, 0])
 
     def evaluate(self, coords: np.ndarray) -> Evaluation:
@@ -145,7 +154,9 @@ class FeasibilityLedger:
         return cls(names)
 
     def add(self, ev: Evaluation) -> None:
-        broken = np.concatenate([ev.slacks <= 0, ~np.isfinite(ev.objectives)], axis=1)
+        # A non-finite objective counts only where the constraints hold (elsewhere it may be unevaluated).
+        nonfinite = ~np.isfinite(ev.objectives) & np.all(ev.slacks >= 0, axis=1)[:, None]
+        broken = np.concatenate([ev.slacks < 0, nonfinite], axis=1)
         self.num_points += ev.n
         self.num_feasible += int(ev.feasible.sum())
         self.violated += broken.sum(axis=0)

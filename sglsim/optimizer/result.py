@@ -63,7 +63,7 @@ class OptimizeResult:
     """What every search method returns (named like `scipy.optimize.OptimizeResult`).
 
     `x` is the best configuration (None when infeasible), `fun` its objective
-    values, `slacks` its constraint slacks (> 0 = satisfied), `candidates`
+    values, `slacks` its constraint slacks (>= 0 = satisfied), `candidates`
     the runners-up in rank order (best first, `x` included), `pareto` the
     non-dominated points of a multi-objective search, `nfev` the number of
     configurations evaluated and `wall_time_s` the search's own time.
@@ -121,7 +121,7 @@ def infeasible_result(problem: Any, ledger: FeasibilityLedger, method: str, nfev
         config = problem.space.point(ledger.closest_coords)
         slacks = {n: float(s) for n, s in zip(problem.constraint_names, ledger.closest_slacks)}
         closest = {"config": config, "slacks": slacks}
-        broken = ", ".join(f"{n} {s:.4g}" for n, s in slacks.items() if not s > 0)
+        broken = ", ".join(f"{n} {s:.4g}" for n, s in slacks.items() if not s >= 0)
         closest_text = f"{_config_text(config)} breaks {broken}"
     row = counts.get(binding, {"violated": 0, "sole": 0})
     message = termination_message(Status.INFEASIBLE, num_points=ledger.num_points, binding=binding,

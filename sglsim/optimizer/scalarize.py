@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from .problem import Evaluation, Problem
 
 EPSILON_TOLERANCE = 1e-12
-"""Relative tolerance that lets a point exactly at an epsilon level count as meeting it."""
+"""Relative tolerance that keeps rounding noise from excluding the point that defines an epsilon level."""
 
 
 class ScalarizedProblem:
@@ -65,15 +65,16 @@ class ScalarizedProblem:
             extra[:, k] = self.signs[j] * (ev.objectives[:, j] - level) + tolerance
         extra[~np.isfinite(extra)] = -np.inf
         slacks = np.concatenate([ev.slacks, extra], axis=1)
-        feasible = ev.feasible & np.all(extra > 0, axis=1)
+        feasible = ev.feasible & np.all(extra >= 0, axis=1)
         if self.weights is not None:
             score = (ev.objectives * self.signs / self.scale) @ self.weights
         else:
             score = self.signs[self.primary] * ev.objectives[:, self.primary]
         return Evaluation(ev.coords, ev.values, ev.objectives, slacks, feasible, score)
 
-    def evaluate_values(self, coords: np.ndarray, values: dict[str, np.ndarray]) -> Evaluation:
-        return self._wrap(self.base.evaluate_values(coords, values))
+    def evaluate_values(self, coords: np.ndarray, values: dict[str, np.ndarray],
+                        skip_infeasible: bool = False) -> Evaluation:
+        return self._wrap(self.base.evaluate_values(coords, values, skip_infeasible))
 
     def evaluate(self, coords: np.ndarray) -> Evaluation:
         return self._wrap(self.base.evaluate(coords))

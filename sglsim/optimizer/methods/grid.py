@@ -39,7 +39,7 @@ def enumerate_lattice(problem: Any, chunk_points: int = DEFAULT_CHUNK_POINTS, pr
     total = problem.space.size
     done = 0
     for flat, values in problem.space.chunks(chunk_points):
-        ev = problem.evaluate_values(problem.space.decode(flat), values)
+        ev = problem.evaluate_values(problem.space.decode(flat), values, skip_infeasible=True)
         done += ev.n
         if progress is not None:
             progress(done, total)
