@@ -10,7 +10,7 @@ against three budgets:
 - rem_chunk_tokens: `chunked_prefill_size` (None when chunking is off).
 
 A request that does not fit the chunk budget is cut to the budget and becomes
-the round's chunked request; only one request is chunked at a time, and it is
+the round's chunked request. Only one request is chunked at a time, and it is
 charged no decode tokens until its last chunk.
 """
 
@@ -68,7 +68,7 @@ class PrefillAdder:
         """Add the next chunk of the current chunked request; return True if more chunks remain.
 
         The chunk is bounded by the chunk budget and by the KV memory left
-        (SGLang's `available_chunk_tokens`); with no memory left the request
+        (SGLang's `available_chunk_tokens`). With no memory left the request
         makes no progress this round and stays the chunked request.
         """
         remaining = req.fill_len - req.num_computed_tokens
