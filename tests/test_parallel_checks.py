@@ -1,4 +1,4 @@
-"""The published operator and large-scale EP rows that `bench/parallel_checks.py` reports.
+"""The published operator and large-scale EP rows that `bench/bench_parallel_checks.py` reports.
 
 These guard the prediction error documented in docs/parallelism.md: a change
 to the laws or their constants that moves a row far off its measurement
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "parallel_checks.py"
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_parallel_checks.py"
 
 
 @pytest.fixture(scope="module")

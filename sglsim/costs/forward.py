@@ -17,7 +17,7 @@ The collectives follow SGLang's parallel layouts (`ParallelParams`):
 * DP attention: attention and its all-reduce stay inside the attn_tp group of
   one DP rank. The MLP/MoE runs on the tokens of all ranks, gathered before it
   and scattered after it. For extend batches SGLang gathers with an all-reduce
-  of a zero-padded buffer and all-reduces the output; for padded decode
+  of a zero-padded buffer and all-reduces the output. For padded decode
   batches it uses an all-gather and a reduce-scatter;
 * DeepEP (moe_a2a="deepep"): tokens are scattered over the attention TP group,
   dispatched to their experts and combined back with all-to-alls; two-batch
@@ -291,13 +291,13 @@ def combine_step_time(ops: Any, gpu_s: Num, shape: StepShape, c: LawContext) -> 
     """Add launch and CPU costs to the GPU time of a step.
 
     Pure decode batches of at most cuda_graph_max_bs sequences replay a graph
-    (one replay cost) unless another DP rank extends. Other steps launch every
-    kernel, and the GPU idles whenever launching is slower than the kernels
-    run. The scheduler's CPU time either overlaps the step (overlap
-    scheduler) or adds to it.
+    (one replay cost) unless another DP rank extends. Every other step runs
+    eagerly, where PyTorch's per-kernel dispatch leaves a gap of
+    `launch_overhead_s` before each kernel. The scheduler's CPU time either
+    overlaps the step (overlap scheduler) or adds to it.
     """
     eff, rt = c.eff, c.rt
-    eager = ops.max(gpu_s, step_kernels(shape, c) * eff.launch_overhead_s)
+    eager = gpu_s + step_kernels(shape, c) * eff.launch_overhead_s
     if rt.cuda_graph and shape.has_decode and not extending(shape, c.par):
         launched = ops.where(ops.le(shape.decode_seqs, rt.cuda_graph_max_bs),
                              gpu_s + eff.graph_launch_s * shape.steps, eager)

@@ -160,7 +160,11 @@ class DPAttentionServer:
         decodes = self._decoding_ranks(now, set())
         if not decodes:
             for rank in self.ranks:
-                rank.scheduler.on_idle()
+                sched = rank.scheduler
+                if sched.waiting:
+                    raise RuntimeError(f"DP rank {rank.worker_id} went idle with {len(sched.waiting)} requests "
+                                       f"waiting (batch_is_full={sched.batch_is_full}, free KV {sched.free_tokens})")
+                sched.on_idle()
             return
         steps = min(min(rank.scheduler.steps_to_next_finish(), rank.scheduler.decode_steps_kv_allows())
                     for rank, _ in decodes)

@@ -241,10 +241,14 @@ def _check_fits(model: ModelSpec, gpu: GPUSpec, par: ParallelConfig, weights: fl
     gpus = par.gpus_per_scheduler
     raise ConfigError(
         f"model {model.name} does not fit on {gpus} x {gpu.name} ({par.describe()}): its weights take "
-        f"{total / GB:.0f} GB (the {gpus} GPUs have {gpus * gpu.mem_capacity_bytes / GB:.0f} GB in all) and "
+        f"{total / GB:.0f} GB ({_gpu_count(gpus)} {gpus * gpu.mem_capacity_bytes / GB:.0f} GB in all) and "
         f"{weights / GB:.1f} GB per GPU in this layout, but mem_fraction_static {fraction:.3f} leaves "
         f"{static_bytes / GB:.1f} GB per GPU for weights and KV cache; use more GPUs (--tp, --pp, --ep), "
         "a smaller dtype (--quantization) or a larger GPU")
+
+
+def _gpu_count(gpus: int) -> str:
+    return "the GPU has" if gpus == 1 else f"the {gpus} GPUs have"
 
 
 def plan_memory(model: ModelSpec, gpu: GPUSpec, parallel: ParallelConfig | int, *,

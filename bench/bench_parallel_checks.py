@@ -14,7 +14,7 @@ Three tables:
    two-batch overlap, 32 redundant experts), 1K/2K/4K-token prompts, one
    output token so that prefill alone binds; input tokens/s per node.
 
-Run: `.venv/bin/python bench/parallel_checks.py` (about a second).
+Run: `.venv/bin/python bench/bench_parallel_checks.py` (about a second).
 """
 
 from __future__ import annotations
