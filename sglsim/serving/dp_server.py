@@ -210,6 +210,7 @@ class DPAttentionServer:
     # ----- step ends -----
 
     def _finish_step(self, cur: _LockStep, now: float) -> None:
+        # Every rank's GPUs work through a lock-step forward, idle batches included.
         for rank in self.ranks:
             rank.busy_s += now - cur.start
         for rank, batch in cur.extends:
