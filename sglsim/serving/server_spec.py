@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
-from ..costs.efficiency import DEFAULT_EFFICIENCY, Efficiency
+from ..costs.efficiency import DEFAULT_EFFICIENCY, Efficiency, efficiency_for_gpu
 from ..costs.forward import LawContext
 from ..costs.params import HardwareParams, ModelParams, ParallelParams, RuntimeParams
 from ..costs.step_model import StepCostModel
@@ -63,12 +63,25 @@ def resolve_model(name: str, quantization: str | None) -> ModelSpec:
     return model
 
 
-def build_efficiency(overrides: dict[str, float]) -> Efficiency:
-    return DEFAULT_EFFICIENCY.updated(**overrides) if overrides else DEFAULT_EFFICIENCY
+def build_efficiency(overrides: Mapping[str, float] | None = None, gpu_name: str | None = None,
+                     weight_dtype: str = "bf16") -> Efficiency:
+    """Return the fitted constants of `gpu_name` for `weight_dtype` weights, with user overrides on top.
+
+    Without a GPU name the base is `DEFAULT_EFFICIENCY`. Overrides use the
+    field names of `Efficiency` (a scenario's `efficiency:` mapping).
+    """
+    base = DEFAULT_EFFICIENCY if gpu_name is None else efficiency_for_gpu(gpu_name, weight_dtype)
+    return base.updated(**overrides) if overrides else base
 
 
-def build_server_spec(model_name: str, gpu_name: str, args: Any, efficiency: Efficiency) -> ServerSpec:
-    """Resolve a model, a GPU and SGLang server arguments into a `ServerSpec`."""
+def build_server_spec(model_name: str, gpu_name: str, args: Any,
+                      efficiency: Efficiency | Mapping[str, float] | None = None) -> ServerSpec:
+    """Resolve a model, a GPU and SGLang server arguments into a `ServerSpec`.
+
+    `efficiency` is either complete constants, used as given, or a mapping of
+    overrides applied on top of the GPU's preset for the model's weight dtype
+    (None: the preset alone).
+    """
     model = resolve_model(model_name, args.quantization)
     gpu = get_gpu(gpu_name)
     if model.weight_dtype == "fp8" and gpu.fp8_flops is None:
@@ -96,6 +109,8 @@ def build_server_spec(model_name: str, gpu_name: str, args: Any, efficiency: Eff
         disable_radix_cache=args.disable_radix_cache,
         context_len=memory.context_len,
     )
+    if not isinstance(efficiency, Efficiency):
+        efficiency = build_efficiency(efficiency, gpu.name, model.weight_dtype)
     law = LawContext(
         model=ModelParams.from_spec(model, resolve_kv_dtype(args.kv_cache_dtype)),
         par=ParallelParams(tp=args.tp),
