@@ -78,8 +78,9 @@ class Efficiency:
     nccl_latency_s: float = 20e-6
     """Fixed cost per ring phase of an NCCL all-reduce, s. Fitted per GPU on custom_allreduce_perf,
     whose large messages run on NCCL."""
-    launch_overhead_s: float = 4.5e-6
-    """CPU time to launch one kernel eagerly (no CUDA graph), s (not fitted)."""
+    launch_overhead_s: float = 8e-6
+    """GPU idle gap per kernel when a step runs eagerly (PyTorch dispatch and launch not hidden), s
+    (not fitted)."""
     graph_launch_s: float = 30e-6
     """Fixed cost of one CUDA-graph decode step beyond its kernels (graph replay, sampling and
     synchronisation), s. Fitted end to end as a serving overhead."""
