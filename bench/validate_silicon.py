@@ -55,8 +55,8 @@ MODEL_ALIASES = {
 """Row model -> config file stem in the wheel where the names differ (same architecture)."""
 PRECISION_QUANTIZATION = {"bf16": None, "fp8": "fp8", "fp4": "fp4"}
 DEFAULT_FIT_CONSTANTS = ("graph_launch_s",)
-"""With the overlap scheduler the CPU-side constants hide behind the GPU step in these rows, so
-only the per-step cost of a CUDA-graph decode step moves the simulated TTFT and TPOT."""
+"""Constants fitted by default. The scheduler's CPU constants hide behind the GPU step under the
+overlap scheduler in these rows. Fitting launch_overhead_s as well raised the TTFT error."""
 
 
 @dataclass(frozen=True)
