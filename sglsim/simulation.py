@@ -16,7 +16,7 @@ from .metrics.collector import MetricsCollector
 from .metrics.summary import summarize
 from .routing.router import make_router
 from .serving.request import Request
-from .serving.server_spec import ServerSpec, build_efficiency, build_server_spec, build_servers
+from .serving.server_spec import ServerSpec, build_server_spec, build_servers
 from .workload.builder import build_driver
 
 ProgressFn = Callable[[int, int], None]
@@ -93,8 +93,7 @@ class Simulation:
     def __init__(self, scenario: Scenario, progress: ProgressFn | None = None) -> None:
         self.scenario = scenario
         self.progress = progress
-        efficiency = build_efficiency(scenario.efficiency)
-        self.server = build_server_spec(scenario.model, scenario.gpu, scenario.server, efficiency)
+        self.server = build_server_spec(scenario.model, scenario.gpu, scenario.server, scenario.efficiency)
         self.engine = EventQueue()
         self.metrics = MetricsCollector()
         self._observer = _Observer(self)

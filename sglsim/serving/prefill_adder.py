@@ -37,8 +37,10 @@ class PrefillAdder:
     """Accumulates one prefill batch under SGLang's budgets."""
 
     def __init__(self, page_size: int, rem_total_tokens: float, cur_rem_tokens: float,
-                 rem_input_tokens: int, rem_chunk_tokens: int | None) -> None:
+                 rem_input_tokens: int, rem_chunk_tokens: int | None, reserve_page: bool = True) -> None:
         self.page_size = page_size
+        self.reserve_page = reserve_page
+        """False when no running request holds KV, so a chunk may use every free slot."""
         self.rem_total_tokens = rem_total_tokens
         self.cur_rem_tokens = cur_rem_tokens
         self.rem_input_tokens = rem_input_tokens
@@ -73,8 +75,11 @@ class PrefillAdder:
         """
         remaining = req.fill_len - req.num_computed_tokens
         budget = self.rem_chunk_tokens if self.rem_chunk_tokens is not None else remaining
-        memory = int(self.cur_rem_tokens) - self.page_size
-        budget = min(budget, memory // self.page_size * self.page_size)
+        # Keep one page free for the first decode token unless nothing else holds KV.
+        memory = int(self.cur_rem_tokens) - (self.page_size if self.reserve_page else 0)
+        budget = min(budget, memory)
+        if remaining > budget:
+            budget = budget // self.page_size * self.page_size
         if budget <= 0:
             return True
         truncated = remaining > budget
