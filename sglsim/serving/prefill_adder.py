@@ -10,7 +10,7 @@ against three budgets:
 - rem_chunk_tokens: `chunked_prefill_size` (None when chunking is off).
 
 A request that does not fit the chunk budget is cut to the budget and becomes
-the round's chunked request; only one request is chunked at a time, and it is
+the round's chunked request. Only one request is chunked at a time, and it is
 charged no decode tokens until its last chunk.
 """
 
@@ -37,8 +37,10 @@ class PrefillAdder:
     """Accumulates one prefill batch under SGLang's budgets."""
 
     def __init__(self, page_size: int, rem_total_tokens: float, cur_rem_tokens: float,
-                 rem_input_tokens: int, rem_chunk_tokens: int | None) -> None:
+                 rem_input_tokens: int, rem_chunk_tokens: int | None, reserve_page: bool = True) -> None:
         self.page_size = page_size
+        self.reserve_page = reserve_page
+        """False when no running request holds KV, so a chunk may use every free slot."""
         self.rem_total_tokens = rem_total_tokens
         self.cur_rem_tokens = cur_rem_tokens
         self.rem_input_tokens = rem_input_tokens
@@ -68,13 +70,16 @@ class PrefillAdder:
         """Add the next chunk of the current chunked request; return True if more chunks remain.
 
         The chunk is bounded by the chunk budget and by the KV memory left
-        (SGLang's `available_chunk_tokens`); with no memory left the request
+        (SGLang's `available_chunk_tokens`). With no memory left the request
         makes no progress this round and stays the chunked request.
         """
         remaining = req.fill_len - req.num_computed_tokens
         budget = self.rem_chunk_tokens if self.rem_chunk_tokens is not None else remaining
-        memory = int(self.cur_rem_tokens) - self.page_size
-        budget = min(budget, memory // self.page_size * self.page_size)
+        # Keep one page free for the first decode token unless nothing else holds KV.
+        memory = int(self.cur_rem_tokens) - (self.page_size if self.reserve_page else 0)
+        budget = min(budget, memory)
+        if remaining > budget:
+            budget = budget // self.page_size * self.page_size
         if budget <= 0:
             return True
         truncated = remaining > budget

@@ -270,7 +270,7 @@ class Scheduler:
         reserved = self.running_reserved_tokens() * self.new_token_ratio
         chunk_budget = None if cfg.chunked_prefill_size is None else cfg.chunked_prefill_size - mixed_tokens
         adder = PrefillAdder(cfg.page_size, available - reserved - mixed_tokens, available - mixed_tokens,
-                             cfg.max_prefill_tokens - mixed_tokens, chunk_budget)
+                             cfg.max_prefill_tokens - mixed_tokens, chunk_budget, reserve_page=running_bs > 0)
         prefixes: dict[int, int] = {}
         chunked_continues = False
         if self.chunked_req is not None:
