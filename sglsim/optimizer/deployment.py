@@ -23,11 +23,11 @@ from ..errors import ConfigError, unknown
 
 DEPLOYMENTS = ("colocated", "disaggregated")
 SERVER_FIELDS = {"c": "chunked_prefill_size", "B_tok": "max_prefill_tokens", "B_req": "max_running_requests",
-                 "DP": "dp_size", "EP": "ep_size"}
+                 "DP": "dp", "EP": "ep"}
 """Decision variables that are SGLang server arguments (the TP sizes are handled per pool)."""
 SGLANG_FLAGS = {"tp": "--tp-size", "chunked_prefill_size": "--chunked-prefill-size",
                 "max_prefill_tokens": "--max-prefill-tokens", "max_running_requests": "--max-running-requests",
-                "dp_size": "--dp-size", "ep_size": "--ep-size"}
+                "dp": "--dp-size", "ep": "--ep-size", "pp": "--pp-size"}
 HF_MODEL_IDS = {
     "llama-2-7b": "meta-llama/Llama-2-7b-hf",
     "llama-3.1-8b": "meta-llama/Llama-3.1-8B-Instruct",
@@ -73,14 +73,6 @@ def server_overrides(config: Mapping[str, float], tp_name: str) -> dict[str, Any
                               f"{field_name} argument; search {var} = 1 only")
         out[field_name] = _int(config, var)
     return out
-
-
-def num_gpus(deployment: str, config: Mapping[str, float], base: Scenario) -> int:
-    """GPUs a configuration uses."""
-    tp = int(config.get("TP", base.server.tp))
-    if deployment == "colocated":
-        return int(config.get("N_r", base.cluster.replicas or 1)) * tp
-    return int(config["N_p"]) * int(config.get("TP_p", tp)) + int(config["N_d"]) * int(config.get("TP_d", tp))
 
 
 def scenario_for(base: Scenario, deployment: str, config: Mapping[str, float],

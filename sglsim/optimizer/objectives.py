@@ -145,3 +145,39 @@ def _relation_to_slack(name: str, expr: Any) -> Any:
     if isinstance(expr, (sympy.StrictLessThan, sympy.LessThan)):
         return expr.rhs - expr.lhs
     raise ConfigError(f"invalid constraint {name}: {expr} is not an inequality")
+
+
+def compile_metrics(exprs: Sequence[Any], arguments: Sequence[str], bind: Mapping[Any, Any] | None = None
+                    ) -> Callable[[Mapping[str, Any]], tuple]:
+    """Compile several SymPy expressions into one NumPy function sharing their common subexpressions.
+
+    The function takes a mapping from argument name to number or array and
+    returns one result per expression. Bound symbols become constant
+    arguments (no substitution into the expression tree, which is slow on
+    large Max/Min nests); every other free symbol must be named in `arguments`.
+    """
+    import sympy
+
+    tuple_expr = sympy.Tuple(*[sympy.sympify(e) for e in exprs])
+    free = {s.name: s for s in tuple_expr.free_symbols}
+    bound = {(sympy.Symbol(k) if isinstance(k, str) else k): float(v) for k, v in (bind or {}).items()}
+    args = [free.get(name, sympy.Symbol(name)) for name in arguments]
+    unknown = sorted(s.name for s in tuple_expr.free_symbols if s not in bound and s.name not in arguments)
+    if unknown:
+        raise ConfigError(f"invalid metrics to compile: symbols {unknown} are neither arguments "
+                          f"({', '.join(arguments)}) nor bound to values")
+    constants = [s for s in tuple_expr.free_symbols if s in bound and s.name not in arguments]
+    try:
+        from ..symbolic.bridge import compile_expression
+    except ImportError:
+        compile_expression = None
+    if compile_expression is not None:
+        compiled = compile_expression(tuple_expr, args, bind_values={s: bound[s] for s in constants})
+        raw = compiled.function
+    else:
+        expr = tuple_expr.replace(lambda e: isinstance(e, sympy.Sum), lambda e: e.doit())
+        function = sympy.lambdify([*args, *constants], expr, modules="numpy", cse=True)
+        values = [bound[s] for s in constants]
+        raw = lambda *a: function(*a, *values)  # noqa: E731
+    names = list(arguments)
+    return lambda given: tuple(raw(*(given[n] for n in names)))

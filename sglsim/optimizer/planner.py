@@ -30,8 +30,8 @@ import numpy as np
 from ..config.scenario import Scenario
 from ..errors import ConfigError, unknown
 from ..hardware.gpus import get_gpu
-from .deployment import num_gpus, scenario_for
-from .objectives import CompiledMetric, ConstraintSpec, ObjectiveDirection, ObjectiveSpec, compile_metric
+from .deployment import scenario_for
+from .objectives import ConstraintSpec, ObjectiveDirection, ObjectiveSpec, compile_metrics
 from .problem import Problem
 from .rate_search import SLOSpec
 from .result import Candidate, OptimizeResult
@@ -41,7 +41,9 @@ from .store import RunRecord
 
 FROZEN_NAMES = ("avg_prompt_len", "avg_output_len", "cache_hit_rate", "avg_prefix_match", "prompt_len_scv")
 """Frozen workload parameters (ConfigSymbols attribute names); `arrival_rate` is handled by the mode."""
-REQUIRED_METRICS = ("throughput", "ttft", "tpot", "peak_memory", "num_gpus", "request_rate")
+REQUIRED_METRICS = ("ttft", "tpot", "peak_memory", "num_gpus", "request_rate")
+COMPILED_METRICS = REQUIRED_METRICS
+"""Metrics compiled (together, sharing subexpressions); throughput is n_out x request_rate in both modes."""
 OBJECTIVES: dict[str, tuple[ObjectiveDirection, str]] = {
     "throughput": (ObjectiveDirection.MAXIMIZE, "output tokens/s of the deployment"),
     "throughput_per_gpu": (ObjectiveDirection.MAXIMIZE, "output tokens/s per GPU"),
@@ -53,7 +55,9 @@ DEFAULT_B_REQ = (1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 
 BISECTION_STEPS = 24
 """Halvings of log(lambda) over six decades below capacity: lambda* to about 1e-6 relative."""
 RATE_FLOOR = 1e-6
-"""Lowest arrival rate tried, as a fraction of capacity (TTFT there is the zero-load TTFT)."""
+"""Lowest arrival rate the bisection tries, as a fraction of capacity."""
+ZERO_LOAD_RATE = 1e-9
+"""Arrival rate (req/s) standing for zero load: TTFT there is the TTFT of an idle deployment."""
 SECONDS_PER_HOUR = 3600.0
 
 
@@ -117,7 +121,7 @@ def default_domains(variables: Sequence[str], gpus: int, gpus_per_node: int) -> 
 
 
 class CompiledDeployment:
-    """The metrics of one deployment compiled once over decision variables, frozen parameters and lambda."""
+    """The metrics of one deployment compiled once, together, over decision variables, frozen parameters and lambda."""
 
     def __init__(self, model: DeploymentModel) -> None:
         missing = [m for m in REQUIRED_METRICS if m not in model.metrics]
@@ -126,45 +130,78 @@ class CompiledDeployment:
         self.model = model
         self.frozen_args = dict(model.frozen_symbols)
         arguments = list(model.variables) + list(self.frozen_args.values())
-        self.fns: dict[str, CompiledMetric] = {
-            name: compile_metric(name, model.metrics[name], arguments, model.bind) for name in REQUIRED_METRICS}
+        self.function = compile_metrics([model.metrics[m] for m in COMPILED_METRICS], arguments, model.bind)
 
-    def evaluate(self, metric: str, values: Mapping[str, Any], frozen: Mapping[str, float], n: int,
-                 arrival_rate: Any = None) -> np.ndarray:
+    def evaluate(self, values: Mapping[str, Any], frozen: Mapping[str, float], n: int,
+                 arrival_rate: Any) -> dict[str, np.ndarray]:
+        """Every compiled metric at decision arrays `values`, frozen parameters and arrival rate(s)."""
         args = dict(values)
         for name, symbol in self.frozen_args.items():
             args[symbol] = arrival_rate if name == "arrival_rate" else frozen.get(name, 0.0)
-        return self.fns[metric](args, n)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            outputs = self.function(args)
+        return {name: np.broadcast_to(np.asarray(out, dtype=float), (n,)) for name, out in
+                zip(COMPILED_METRICS, outputs)}
 
 
-class RateAtSLO:
-    """Per configuration, the highest arrival rate whose predicted TTFT meets the target (0 if none)."""
+class DeploymentEvaluator:
+    """Figures of one deployment under frozen parameters, cached per batch of configurations.
 
-    def __init__(self, compiled: CompiledDeployment, frozen: Mapping[str, float], ttft_s: float | None) -> None:
-        self.compiled, self.frozen, self.ttft_s = compiled, frozen, ttft_s
-        self._last: tuple[Any, np.ndarray] | None = None
+    `constraints(values)` evaluates at the load the constraints use (zero
+    load in goodput mode, the frozen rate otherwise); `objectives(values)`
+    finds lambda* in goodput mode and evaluates there.
+    """
 
-    def __call__(self, values: Mapping[str, Any], n: int) -> np.ndarray:
-        if self._last is not None and self._last[0] is values:
-            return self._last[1]
-        capacity = self.compiled.evaluate("request_rate", values, self.frozen, n, arrival_rate=1.0)
-        capacity = np.where(np.isfinite(capacity) & (capacity > 0), capacity, 0.0)
+    def __init__(self, compiled: CompiledDeployment, frozen: Mapping[str, float], spec: "PlanSpec") -> None:
+        self.compiled, self.frozen, self.spec = compiled, dict(frozen), spec
+        self._cache: dict[str, tuple[Any, dict[str, np.ndarray]]] = {}
+
+    def _memo(self, kind: str, values: Mapping[str, Any], fn: Any) -> dict[str, np.ndarray]:
+        hit = self._cache.get(kind)
+        if hit is not None and hit[0] is values:
+            return hit[1]
+        out = fn(values, len(next(iter(values.values()))))
+        self._cache[kind] = (values, out)
+        return out
+
+    def constraints(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        rate = ZERO_LOAD_RATE if self.spec.goodput else self.frozen.get("arrival_rate", ZERO_LOAD_RATE)
+        return self._memo("constraints", values, lambda v, n: self.compiled.evaluate(v, self.frozen, n, rate))
+
+    def objectives(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        return self._memo("objectives", values, self._objectives)
+
+    def _meets(self, figures: dict[str, np.ndarray]) -> np.ndarray:
+        ok = np.ones(len(figures["ttft"]), dtype=bool)
+        if self.spec.slo.ttft_s is not None:
+            ok &= figures["ttft"] <= self.spec.slo.ttft_s
+        if self.spec.slo.tpot_s is not None:
+            ok &= figures["tpot"] <= self.spec.slo.tpot_s
+        return ok
+
+    def _objectives(self, values: Mapping[str, Any], n: int) -> dict[str, np.ndarray]:
+        n_out = self.frozen.get("avg_output_len", 0.0)
+        if not self.spec.goodput:
+            out = dict(self.compiled.evaluate(values, self.frozen, n, self.frozen.get("arrival_rate", 0.0)))
+            out["rate"] = np.full(n, self.frozen.get("arrival_rate", 0.0))
+            out["throughput"] = n_out * out["request_rate"]
+            return out
+        # Goodput: the highest lambda below capacity at which the predicted SLOs still hold.
+        zero = self.compiled.evaluate(values, self.frozen, n, ZERO_LOAD_RATE)
+        capacity = np.where(np.isfinite(zero["request_rate"]) & (zero["request_rate"] > 0), zero["request_rate"], 0.0)
         high = capacity * (1.0 - RATE_FLOOR)
-        if self.ttft_s is None:
-            rate = high
-        else:
-            low = capacity * RATE_FLOOR
-            meets = lambda lam: self.compiled.evaluate("ttft", values, self.frozen, n, lam) <= self.ttft_s  # noqa: E731
-            at_high, at_low = meets(high), meets(low)
-            lo, hi = np.log(np.maximum(low, 1e-300)), np.log(np.maximum(high, 1e-300))
-            for _ in range(BISECTION_STEPS):
-                mid = 0.5 * (lo + hi)
-                ok = meets(np.exp(mid))
-                lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
-            rate = np.where(at_high, high, np.where(at_low, np.exp(lo), 0.0))
-            rate = np.where(capacity > 0, rate, 0.0)
-        self._last = (values, rate)
-        return rate
+        low = np.maximum(capacity * RATE_FLOOR, ZERO_LOAD_RATE)
+        at_high = self._meets(self.compiled.evaluate(values, self.frozen, n, high))
+        lo, hi = np.log(low), np.log(np.maximum(high, low))
+        for _ in range(BISECTION_STEPS):
+            middle = 0.5 * (lo + hi)
+            ok = self._meets(self.compiled.evaluate(values, self.frozen, n, np.exp(middle)))
+            lo, hi = np.where(ok, middle, lo), np.where(ok, hi, middle)
+        rate = np.where(at_high, high, np.where(self._meets(zero), np.exp(lo), 0.0))
+        out = dict(self.compiled.evaluate(values, self.frozen, n, np.maximum(rate, ZERO_LOAD_RATE)))
+        out["rate"] = rate
+        out["throughput"] = n_out * rate
+        return out
 
 
 class DeploymentPlanner:
@@ -190,78 +227,35 @@ class DeploymentPlanner:
         domains.update({k: v for k, v in self.spec.domains.items() if k in variables})
         return DecisionSpace({name: parse_domain(name, spec) for name, spec in domains.items()})
 
-    def _metric_fn(self, deployment: str, frozen: Mapping[str, float], name: str, rate: RateAtSLO | None) -> Any:
-        compiled = self.compiled[deployment]
-        n_out = frozen.get("avg_output_len", 0.0)
-
-        def lam(values: Mapping[str, Any], n: int) -> Any:
-            return rate(values, n) if rate is not None else frozen.get("arrival_rate", 0.0)
-
-        def fn(values: Mapping[str, Any]) -> np.ndarray:
-            n = len(next(iter(values.values())))
-            if name == "tpot":
-                return compiled.evaluate("tpot", values, frozen, n, lam(values, n))
-            if name == "ttft":
-                at = lam(values, n)
-                if rate is not None:
-                    # lambda* = 0 means no load meets the target: report the zero-load TTFT.
-                    capacity = compiled.evaluate("request_rate", values, frozen, n, 1.0)
-                    at = np.maximum(at, capacity * RATE_FLOOR)
-                return compiled.evaluate("ttft", values, frozen, n, at)
-            gpus = compiled.evaluate("num_gpus", values, frozen, n, 1.0)
-            if rate is not None:
-                tok_s = n_out * rate(values, n)
-            else:
-                tok_s = compiled.evaluate("throughput", values, frozen, n, lam(values, n))
-            if name == "throughput":
-                return tok_s
-            if name == "throughput_per_gpu":
-                return tok_s / gpus
-            return gpus * self.gpu.cost_per_hour_usd / SECONDS_PER_HOUR / tok_s * 1e6
-        return fn
-
     def problem(self, deployment: str, frozen: Mapping[str, float]) -> Problem:
         """The analytic problem of one deployment under frozen workload parameters."""
         spec = self.spec
-        rate = RateAtSLO(self.compiled[deployment], frozen, spec.slo.ttft_s) if spec.goodput else None
-        objectives = [ObjectiveSpec(name, self._metric_fn(deployment, frozen, name, rate), OBJECTIVES[name][0],
-                                    OBJECTIVES[name][1]) for name in spec.objectives]
-        compiled = self.compiled[deployment]
-
-        def memory(values: Mapping[str, Any]) -> np.ndarray:
-            n = len(next(iter(values.values())))
-            peak = compiled.evaluate("peak_memory", values, frozen, n, frozen.get("arrival_rate", 1.0))
-            return spec.memory_safety_margin * self.memory_bytes - peak
-
-        def gpus(values: Mapping[str, Any]) -> np.ndarray:
-            n = len(next(iter(values.values())))
-            return spec.gpus - compiled.evaluate("num_gpus", values, frozen, n, 1.0)
-
-        constraints = [ConstraintSpec("memory_limit", memory,
-                                      f"peak memory per GPU <= {spec.memory_safety_margin:g} x "
-                                      f"{self.memory_bytes / 1e9:g} GB"),
-                       ConstraintSpec("max_gpus", gpus, f"GPUs <= {spec.gpus}")]
+        ev = DeploymentEvaluator(self.compiled[deployment], frozen, spec)
+        price_per_s = self.gpu.cost_per_hour_usd / SECONDS_PER_HOUR
+        objective_fns = {
+            "throughput": lambda v: ev.objectives(v)["throughput"],
+            "throughput_per_gpu": lambda v: ev.objectives(v)["throughput"] / ev.objectives(v)["num_gpus"],
+            "cost": lambda v: ev.objectives(v)["num_gpus"] * price_per_s / ev.objectives(v)["throughput"] * 1e6,
+            "ttft": lambda v: ev.objectives(v)["ttft"],
+            "tpot": lambda v: ev.objectives(v)["tpot"],
+        }
+        objectives = [ObjectiveSpec(name, objective_fns[name], OBJECTIVES[name][0], OBJECTIVES[name][1])
+                      for name in spec.objectives]
+        memory = spec.memory_safety_margin * self.memory_bytes
+        constraints = [
+            ConstraintSpec("memory_limit", lambda v: memory - ev.constraints(v)["peak_memory"],
+                           f"peak memory per GPU <= {spec.memory_safety_margin:g} x {self.memory_bytes / 1e9:g} GB"),
+            ConstraintSpec("max_gpus", lambda v: spec.gpus - ev.constraints(v)["num_gpus"], f"GPUs <= {spec.gpus}"),
+        ]
+        # In goodput mode the constraints are checked at zero load: lambda* then meets the targets
+        # whenever any load does.
         if spec.slo.ttft_s is not None:
-            # In goodput mode lambda* meets the TTFT target whenever any load does, so the constraint
-            # reduces to the zero-load TTFT (one evaluation instead of a bisection).
-            ttft = (self._zero_load_ttft(deployment, frozen) if spec.goodput
-                    else self._metric_fn(deployment, frozen, "ttft", None))
-            constraints.append(ConstraintSpec("ttft_slo", lambda v: spec.slo.ttft_s - ttft(v),
+            constraints.append(ConstraintSpec("ttft_slo", lambda v: spec.slo.ttft_s - ev.constraints(v)["ttft"],
                                               f"TTFT <= {spec.slo.ttft_s:g} s"))
         if spec.slo.tpot_s is not None:
-            tpot = self._metric_fn(deployment, frozen, "tpot", rate)
-            constraints.append(ConstraintSpec("tpot_slo", lambda v: spec.slo.tpot_s - tpot(v),
+            constraints.append(ConstraintSpec("tpot_slo", lambda v: spec.slo.tpot_s - ev.constraints(v)["tpot"],
                                               f"TPOT <= {spec.slo.tpot_s:g} s"))
         return Problem(self.space(deployment), objectives, constraints, name=deployment)
-
-    def _zero_load_ttft(self, deployment: str, frozen: Mapping[str, float]) -> Any:
-        compiled = self.compiled[deployment]
-
-        def fn(values: Mapping[str, Any]) -> np.ndarray:
-            n = len(next(iter(values.values())))
-            capacity = compiled.evaluate("request_rate", values, frozen, n, 1.0)
-            return compiled.evaluate("ttft", values, frozen, n, capacity * RATE_FLOOR)
-        return fn
 
     def problems(self, frozen: Mapping[str, float]) -> list[Problem]:
         return [self.problem(d, frozen) for d in self.compiled]
@@ -273,17 +267,15 @@ class DeploymentPlanner:
 
     def predict(self, candidate: Candidate, frozen: Mapping[str, float]) -> dict[str, float]:
         """Predicted figures of one configuration (the analytic side of the side-by-side table)."""
-        compiled = self.compiled[candidate.problem]
+        ev = DeploymentEvaluator(self.compiled[candidate.problem], frozen, self.spec)
         values = {k: np.array([float(v)]) for k, v in candidate.config.items()}
-        rate = RateAtSLO(compiled, frozen, self.spec.slo.ttft_s) if self.spec.goodput else None
-        lam = rate(values, 1) if rate is not None else np.array([frozen.get("arrival_rate", 0.0)])
-        out = {name: float(self._metric_fn(candidate.problem, frozen, name, rate)(values)[0]) for name in OBJECTIVES}
-        return {"ttft_s": out["ttft"], "tpot_s": out["tpot"], "throughput_tok_s": out["throughput"],
-                "throughput_tok_s_per_gpu": out["throughput_per_gpu"], "cost_usd_per_mtok": out["cost"],
-                "rate_req_s": float(lam[0]),
-                "capacity_req_s": float(compiled.evaluate("request_rate", values, frozen, 1, 1.0)[0]),
-                "peak_memory_bytes": float(compiled.evaluate("peak_memory", values, frozen, 1, 1.0)[0]),
-                "num_gpus": float(compiled.evaluate("num_gpus", values, frozen, 1, 1.0)[0])}
+        figures = {k: float(v[0]) for k, v in ev.objectives(values).items()}
+        tok_s = figures["throughput"]
+        gpus = figures["num_gpus"]
+        return {"ttft_s": figures["ttft"], "tpot_s": figures["tpot"], "throughput_tok_s": tok_s,
+                "throughput_tok_s_per_gpu": tok_s / gpus if gpus else 0.0,
+                "rate_req_s": figures["rate"], "capacity_req_s": figures["request_rate"],
+                "peak_memory_bytes": figures["peak_memory"], "num_gpus": gpus}
 
     def scenario(self, candidate: Candidate, rate_req_s: float | None) -> dict:
         workload: dict[str, Any] = {"num_requests": self._num_requests()}
@@ -338,6 +330,3 @@ class DeploymentPlanner:
                 raise ConfigError(f"trace {wl.trace}: its first requests all arrive at once; give --rate instead")
             self._native_rate = (len(arrivals) - 1) / span
         return self._native_rate
-
-    def gpus_of(self, candidate: Candidate) -> int:
-        return num_gpus(candidate.problem, candidate.config, self.base)
