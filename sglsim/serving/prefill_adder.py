@@ -93,9 +93,11 @@ class PrefillAdder:
         """Try to admit a waiting request whose prefix (already locked) covers `prefix_len` tokens.
 
         `newly_locked_tokens` are cache tokens this request's lock moved out of
-        the evictable pool; they count against memory for this check only, as
-        SGLang's `_lock_node` context does. The caller undoes the lock unless
-        the result is CONTINUE or the request was admitted before a stop.
+        the evictable pool. They count against memory for this check, as
+        SGLang's `_lock_node` context does. Once the request is admitted and
+        keeps its lock, they also count against every later request of the
+        round, because SGLang reads its budgets (free + evictable tokens) live
+        from the cache. The caller undoes the lock unless the request was admitted.
         """
         extend_len = req.fill_len - prefix_len
         max_new = min(req.remaining_output, CLIP_MAX_NEW_TOKENS)
@@ -117,4 +119,6 @@ class PrefillAdder:
             self.can_run.append((req, trunc_len))
             self.new_chunked_req = req
             self._charge(trunc_len, 0)
+        self.rem_total_tokens -= newly_locked_tokens
+        self.cur_rem_tokens -= newly_locked_tokens
         return self.budget_state()
