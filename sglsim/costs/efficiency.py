@@ -52,6 +52,9 @@ class Efficiency:
     """Scheduler CPU time per step (batch formation, sampling bookkeeping), s."""
     sched_overhead_per_seq_s: float = 4e-6
     """Scheduler CPU time per sequence in the batch, s."""
+    kv_transfer_bandwidth: float = 0.80
+    """P/D KV-transfer bytes/s as a fraction of the link rate. NOTE: an estimate set equal to the
+    all-reduce fraction above; no Mooncake or NIXL transfer was measured to fit it."""
 
     def updated(self, **overrides: float) -> "Efficiency":
         """Return a copy with some constants replaced (names as the fields)."""
