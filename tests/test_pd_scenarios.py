@@ -82,7 +82,7 @@ def test_prefill_keeps_prompt_after_transfer():
     sim, _ = _run(_pd(), input_len=1000, output_len=4, num_requests=1)
     prefill, decode = sim.cluster.pools["prefill"].workers[0], sim.cluster.pools["decode"].workers[0]
     # The prefill server freed the request's slots but kept its prompt in the radix tree.
-    assert prefill.scheduler.inflight == {}
+    assert prefill.scheduler.sending == {}
     assert prefill.scheduler.private_tokens == 0
     assert prefill.scheduler.tree.total_tokens == 1000
     # The decode server has no radix cache: every slot is free again.

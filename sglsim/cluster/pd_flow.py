@@ -160,7 +160,7 @@ class PDFlow:
         pair = self._pairs.pop(req.rid)
         req.transfer_s = now - req.prefill_done_at
         req.transfer_queue_s = pair.queue_s
-        pair.prefill.scheduler.release_inflight(req, now)
+        pair.prefill.scheduler.release_sent(req, now)
         self.ledger.release(req, self.prefill_router)
         pair.prefill.notify_new_work(now)
         self._decode_role(pair.decode).mark_transferred(pair.decode, req, now)

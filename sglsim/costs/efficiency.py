@@ -44,8 +44,8 @@ class Efficiency:
     """Fixed cost of SGLang's one-shot custom all-reduce inside an NVLink domain, s."""
     nccl_latency_s: float = 20e-6
     """Fixed cost per ring phase of an NCCL all-reduce, s."""
-    launch_overhead_s: float = 4.5e-6
-    """CPU time to launch one kernel eagerly (no CUDA graph), s."""
+    launch_overhead_s: float = 8e-6
+    """GPU idle gap per kernel when a step runs eagerly (PyTorch dispatch and launch not hidden), s."""
     graph_launch_s: float = 30e-6
     """CPU and GPU cost of replaying one captured CUDA graph, s."""
     sched_overhead_s: float = 0.35e-3

@@ -195,12 +195,12 @@ def combine_step_time(ops: Any, gpu_s: Num, shape: StepShape, c: LawContext) -> 
     """Add launch and CPU costs to the GPU time of a step.
 
     Pure decode batches of at most cuda_graph_max_bs sequences replay a graph
-    (one replay cost); others launch every kernel, and the GPU idles whenever
-    launching is slower than the kernels run. The scheduler's CPU time either
-    overlaps the step (overlap scheduler) or adds to it.
+    (one replay cost); every other step runs eagerly, where PyTorch's per-kernel
+    dispatch leaves a gap of `launch_overhead_s` before each kernel. The
+    scheduler's CPU time either overlaps the step (overlap scheduler) or adds to it.
     """
     eff, rt = c.eff, c.rt
-    eager = ops.max(gpu_s, step_kernels(shape, c) * eff.launch_overhead_s)
+    eager = gpu_s + step_kernels(shape, c) * eff.launch_overhead_s
     if rt.cuda_graph and shape.has_decode and not shape.has_extend:
         launched = ops.where(ops.le(shape.decode_seqs, rt.cuda_graph_max_bs),
                              gpu_s + eff.graph_launch_s * shape.steps, eager)

@@ -10,7 +10,7 @@ against three budgets:
 - rem_chunk_tokens: `chunked_prefill_size` (None when chunking is off).
 
 A request that does not fit the chunk budget is cut to the budget and becomes
-the round's chunked request; only one request is chunked at a time, and it is
+the round's chunked request. Only one request is chunked at a time, and it is
 charged no decode tokens until its last chunk.
 """
 
@@ -72,7 +72,7 @@ class PrefillAdder:
         """Add the next chunk of the current chunked request; return True if more chunks remain.
 
         The chunk is bounded by the chunk budget and by the KV memory left
-        (SGLang's `available_chunk_tokens`); with no memory left the request
+        (SGLang's `available_chunk_tokens`). With no memory left the request
         makes no progress this round and stays the chunked request.
         """
         remaining = req.fill_len - req.num_computed_tokens
@@ -97,11 +97,9 @@ class PrefillAdder:
         """Try to admit a waiting request whose prefix (already locked) covers `prefix_len` tokens.
 
         `newly_locked_tokens` are cache tokens this request's lock moved out of
-        the evictable pool. They count against memory for this check, as
-        SGLang's `_lock_node` context does. Once the request is admitted and
-        keeps its lock, they also count against every later request of the
-        round, because SGLang reads its budgets (free + evictable tokens) live
-        from the cache. The caller undoes the lock unless the request was admitted.
+        the evictable pool: they count against memory in the check (as SGLang's
+        `_lock_node` context does) and, once admitted, for the rest of the round.
+        The caller undoes the lock when the request was not admitted.
         """
         extend_len = req.fill_len - prefix_len
         max_new = min(req.remaining_output, self.max_new_tokens_clip)
@@ -113,6 +111,10 @@ class PrefillAdder:
             return AddReqResult.OTHER
         if total > self.rem_total_tokens - newly_locked_tokens:
             return AddReqResult.NO_TOKEN
+        # The locked prefix is no longer evictable: it leaves the memory budgets for good
+        # (SGLang v0.5's memory budget tracks evictable tokens the same way).
+        self.rem_total_tokens -= newly_locked_tokens
+        self.cur_rem_tokens -= newly_locked_tokens
         if self.rem_chunk_tokens is None or input_tokens <= self.rem_chunk_tokens:
             self.can_run.append((req, extend_len))
             self._charge(input_tokens, max_new)
@@ -123,6 +125,4 @@ class PrefillAdder:
             self.can_run.append((req, trunc_len))
             self.new_chunked_req = req
             self._charge(trunc_len, 0)
-        self.rem_total_tokens -= newly_locked_tokens
-        self.cur_rem_tokens -= newly_locked_tokens
         return self.budget_state()

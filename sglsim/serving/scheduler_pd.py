@@ -1,7 +1,7 @@
 """Scheduler hooks for prefill/decode disaggregation (SGLang's `--disaggregation-mode`).
 
 `Scheduler` inherits these methods; they use its KV counters and radix-cache
-helpers. A prefill server hands a prefilled request to `inflight`, where it
+helpers. A prefill server hands a prefilled request to `sending`, where it
 keeps its KV until the transfer completes. A decode server never prefills:
 it reserves KV before the prefill runs, merges the transferred request into
 its running batch, and offloads a retracted request's KV instead of
@@ -17,8 +17,9 @@ class DisaggregationHooks:
     """P/D entry and exit points of a `Scheduler` (mixin; the state is set by `_init_disaggregation`)."""
 
     def _init_disaggregation(self) -> None:
-        self.inflight: dict[int, Request] = {}
-        """Prefill mode: prefilled requests whose KV is being transferred (still held here)."""
+        self.sending: dict[int, Request] = {}
+        """Prefill mode: prefilled requests whose KV is being sent; they keep it until `release_sent`
+        (SGLang's inflight queue)."""
         self.preallocated: dict[int, int] = {}
         """Decode mode: KV tokens reserved per request id, from preallocation to the merge."""
         self.retracted: list[Request] = []
@@ -29,11 +30,11 @@ class DisaggregationHooks:
         self.cache_unfinished_req(req, now)
         req.state = RequestState.TRANSFERRING
         req.prefill_done_at = now
-        self.inflight[req.rid] = req
+        self.sending[req.rid] = req
 
-    def release_inflight(self, req: Request, now: float) -> None:
+    def release_sent(self, req: Request, now: float) -> None:
         """Prefill mode: the KV transfer is done; keep the prompt in the tree and free the rest."""
-        del self.inflight[req.rid]
+        del self.sending[req.rid]
         self.cache_finished_req(req, now)
         self.batch_is_full = False
 

@@ -214,6 +214,9 @@ class Worker:
             span = self.cost.decode_span(batch_size, sched.ctx_sum, steps)
             self._start(now, _Span(span, now, steps, batch_size, sched.ctx_sum), now + span.duration(steps))
             return
+        if sched.waiting:
+            raise RuntimeError(f"server {self.worker_id} went idle with {len(sched.waiting)} requests waiting "
+                               f"(batch_is_full={sched.batch_is_full}, free KV {sched.free_tokens})")
         sched.on_idle()
 
     def _apply_joins(self, joins: BoundaryJoins, now: float) -> None:
