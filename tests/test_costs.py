@@ -143,11 +143,11 @@ def test_decode_span_steps_to_cover():
 
 
 def test_all_reduce_zero_for_one_rank_and_grows_with_message():
-    from sglsim.costs.laws import all_reduce_time
-    eff = DENSE.eff
-    assert all_reduce_time(FLOAT_OPS, 1e6, 1, 450e9, 1, eff) == 0
-    small = all_reduce_time(FLOAT_OPS, 1e4, 8, 450e9, 1, eff)
-    large = all_reduce_time(FLOAT_OPS, 64 * 2**20, 8, 450e9, 1, eff)
+    from sglsim.costs.collectives import all_reduce_time
+    eff, hw = DENSE.eff, DENSE.hw
+    assert all_reduce_time(FLOAT_OPS, 1e6, 1, hw, eff, 1) == 0
+    small = all_reduce_time(FLOAT_OPS, 1e4, 8, hw, eff, 1)
+    large = all_reduce_time(FLOAT_OPS, 64 * 2**20, 8, hw, eff, 1)
     assert eff.allreduce_latency_s <= small < 2 * eff.allreduce_latency_s
     assert large > 10 * small
     assert math.isfinite(large)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sglsim.config.scenario import validate_scenario
+from sglsim.errors import ConfigError
 from sglsim.simulation import Simulation, SimulationResult
 
 
@@ -106,3 +108,43 @@ def test_pd_invariants_hold(prefill, decode, chunk, kv_pool, max_running, policy
     assert (cols["finished_at"] >= cols["first_token_at"]).all()
     assert summary["pools"]["decode"]["decode_batch_size"]["max"] is None or \
         summary["pools"]["decode"]["decode_batch_size"]["max"] <= max_running
+
+
+def test_dp_copies_share_a_target_unless_dp_aware():
+    base = {"server": {"dp": 2}, "workload": {"input_len": 100, "output_len": 4, "num_requests": 4}}
+    sim, result = _run({**base, "cluster": {"replicas": 1, "router": "round_robin"}})
+    # One target for the replica; the replica hands requests to its two DP copies in turn.
+    assert [(t.worker_id, t.dp_rank) for t in sim.cluster.pools["aggregated"].router.targets] == [(0, None)]
+    assert sorted(result.requests["worker_id"].astype(int).tolist()) == [0, 0, 1, 1]
+    assert result.config["num_gpus"] == 2
+    sim, _ = _run({**base, "cluster": {"replicas": 1, "router": "round_robin", "dp_aware": True}})
+    assert [(t.worker_id, t.dp_rank) for t in sim.cluster.pools["aggregated"].router.targets] == [(0, 0), (1, 1)]
+
+
+def test_dp_attention_ranks_are_dp_aware_targets():
+    data = {"model": "deepseek-v3", "gpu": "h200",
+            "server": {"tp": 8, "dp": 8, "enable_dp_attention": True, "ep": 8},
+            "cluster": {"replicas": 1, "dp_aware": True, "router": "shortest_queue"},
+            "workload": {"input_len": 200, "output_len": 4, "num_requests": 16, "rate": 100}}
+    sim, result = _run(data)
+    targets = sim.cluster.pools["aggregated"].router.targets
+    assert [t.dp_rank for t in targets] == list(range(8))
+    assert result.summary["num_completed"] == 16
+    assert len(set(result.requests["worker_id"].astype(int).tolist())) == 8
+
+
+def test_pd_pool_with_dp_copies():
+    sim, result = _run({"cluster": {"prefill": {"workers": 1, "server": {"dp": 2}}, "decode": {"workers": 1}},
+                        "workload": {"input_len": 300, "output_len": 4, "num_requests": 6, "rate": 50}})
+    assert result.summary["num_completed"] == 6
+    assert sorted(set(result.requests["prefill_worker_id"].astype(int).tolist())) == [0, 1]
+    assert result.config["num_gpus"] == 3
+
+
+def test_pd_pool_rejects_dp_attention():
+    data = {"model": "deepseek-v3", "gpu": "h200", "server": {"tp": 8, "ep": 8},
+            "cluster": {"prefill": {"workers": 1, "server": {"dp": 8, "enable_dp_attention": True}},
+                        "decode": {"workers": 1}},
+            "workload": {"input_len": 200, "output_len": 4, "num_requests": 2}}
+    with pytest.raises(ConfigError, match="invalid cluster.prefill.server.enable_dp_attention True"):
+        Simulation(validate_scenario(data))

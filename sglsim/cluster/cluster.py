@@ -14,18 +14,20 @@ in its multi-router mode. The pool routers then pick the servers.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from ..config.scenario import Scenario
 from ..costs.efficiency import Efficiency
 from ..engine.events import EventQueue
-from ..hardware.links import place_servers
+from ..errors import ConfigError
+from ..hardware.links import ServerPlacement, place_servers
 from ..routing.base import CacheAwareConfig, PoolRouter, RouteTarget, build_router
 from ..serving.disagg import DecodeRole, PrefillRole
 from ..serving.request import Request
-from ..serving.server_spec import ServerSpec, build_server_spec
-from ..serving.worker import ServerRole, Worker, WorkerObserver
+from ..serving.server_spec import ServerSpec, build_server_spec, build_servers
+from ..serving.worker import ServerRole, WorkerObserver
 from .pd_flow import PDFlow
 from .transfer import KVTransferEngine
 
@@ -34,12 +36,18 @@ POOL_ORDER = ("prefill", "decode", "aggregated")
 
 @dataclass
 class Pool:
-    """Identical servers behind one router."""
+    """Identical servers (replicas) behind one router."""
 
     name: str
     spec: ServerSpec
-    workers: list[Worker]
+    replicas: list[list[Any]]
+    """Per replica, its schedulers: one `Worker` per DP copy, or the ranks of a DP-attention server."""
     router: PoolRouter
+
+    @property
+    def workers(self) -> list[Any]:
+        """Every scheduler of the pool (a `Worker` or a DP rank), in worker-id order."""
+        return [member for replica in self.replicas for member in replica]
 
 
 def build_pool_specs(scenario: Scenario, efficiency: Efficiency) -> dict[str, ServerSpec]:
@@ -96,17 +104,19 @@ class Cluster:
         self.ledger = _Ledger()
         seeds = np.random.SeedSequence(cfg.seed).spawn(1 + len(POOL_ORDER))
         self._path_rng = np.random.default_rng(seeds[0])
-        self.workers: dict[int, Worker] = {}
+        self.workers: dict[int, Any] = {}
+        """Every scheduler of the cluster (a `Worker` or a DP rank) by worker id."""
         self.pools: dict[str, Pool] = {}
+        self._replica_of: dict[int, list[Any]] = {}
+        self._next_rank: dict[int, int] = {}
         self.pd = self._build_flow(engine, observer) if cfg.has_pd else None
         for index, name in enumerate(POOL_ORDER):
             if name in self.specs:
                 self._build_pool(name, engine, observer, np.random.default_rng(seeds[1 + index]))
-        self.placements = place_servers([(w.worker_id, self.specs[w.pool].gpu, self.specs[w.pool].num_gpus)
-                                         for w in self.workers.values()])
+        self.placements = self._place()
         if self.pd is not None:
-            pd_workers = {w.worker_id: w for name in ("prefill", "decode") for w in self.pools[name].workers}
-            self.pd.attach(self.pools["prefill"].router, self.pools["decode"].router, pd_workers, self.placements)
+            self.pd.attach(self.pools["prefill"].router, self.pools["decode"].router, self.resolve,
+                           self.placements)
 
     # ----- construction -----
 
@@ -116,19 +126,32 @@ class Cluster:
         spec = self.specs[name]
         pool_cfg = getattr(cfg, name) if name != "aggregated" else None
         count = pool_cfg.workers if pool_cfg is not None else cfg.num_replicas
-        workers = []
-        cost = spec.cost_model()
-        for _ in range(count):
-            worker = Worker(len(self.workers), spec.scheduler, cost, engine, observer, name, self._role(name))
-            self.workers[worker.worker_id] = worker
-            workers.append(worker)
+        if pool_cfg is not None and spec.parallel.dp_attention:
+            # NOTE: a P/D role hooks into `Worker`; DP-attention ranks step in lock-step without one.
+            raise ConfigError(f"invalid cluster.{name}.server.enable_dp_attention True: P/D pools do not "
+                              f"support DP attention yet; drop it for the {name} pool")
+        servers, members = build_servers(spec, count, engine, observer, name, first_worker_id=len(self.workers))
+        if spec.parallel.dp_attention:
+            replicas = [server.ranks for server in servers]
+        else:
+            dp = spec.parallel.dp
+            replicas = [members[i:i + dp] for i in range(0, len(members), dp)]
+        for replica in replicas:
+            for member in replica:
+                if pool_cfg is not None:
+                    member.role = self._role(name)
+                self.workers[member.worker_id] = member
+                self._replica_of[member.worker_id] = replica
         policy = (pool_cfg.policy if pool_cfg is not None else None) or cfg.router
-        router = build_router(policy, self._targets(workers), CacheAwareConfig(**cfg.cache_aware.model_dump()), rng)
-        self.pools[name] = Pool(name, spec, workers, router)
+        router = build_router(policy, self._targets(replicas), CacheAwareConfig(**cfg.cache_aware.model_dump()), rng)
+        self.pools[name] = Pool(name, spec, replicas, router)
 
     def _build_flow(self, engine: EventQueue, observer: WorkerObserver) -> PDFlow:
         prefill, decode = self.specs["prefill"], self.specs["decode"]
-        transfers = KVTransferEngine(prefill.law.model, prefill.num_gpus, decode.num_gpus, prefill.law.eff)
+        # NOTE: with pipeline stages each stage sends only its own layers, in parallel; the law
+        # moves every layer over one rank's link, an overestimate when pp > 1.
+        transfers = KVTransferEngine(prefill.law.model, prefill.parallel.attn_tp, decode.parallel.attn_tp,
+                                     prefill.law.eff)
         cfg = self.scenario.cluster
         return PDFlow(engine, transfers, cfg.inter_node_link, cfg.decode.num_reserved_decode_tokens,
                       self.ledger, observer.on_reject)
@@ -140,18 +163,42 @@ class Cluster:
             return DecodeRole(self.pd.on_preallocated, self.scenario.cluster.decode.num_reserved_decode_tokens)
         return None
 
-    def _targets(self, workers: list[Worker]) -> list[RouteTarget]:
-        """Build one target per server, or one per DP rank when the router is DP-aware."""
+    def _targets(self, replicas: list[list[Any]]) -> list[RouteTarget]:
+        """Build one target per replica, or one per DP rank or copy when the router is DP-aware."""
         targets: list[RouteTarget] = []
-        for worker in workers:
+        for replica in replicas:
             if self.scenario.cluster.dp_aware:
-                for rank in range(worker.num_dp_ranks):
-                    targets.append(RouteTarget(len(targets), worker.worker_id, rank))
+                for rank, member in enumerate(replica):
+                    targets.append(RouteTarget(len(targets), member.worker_id, rank))
             else:
-                targets.append(RouteTarget(len(targets), worker.worker_id, None))
+                targets.append(RouteTarget(len(targets), replica[0].worker_id, None))
         return targets
 
+    def _place(self) -> dict[int, ServerPlacement]:
+        """Pack replicas onto nodes in pool order; every scheduler of a replica shares its placement."""
+        replicas = [(name, replica) for name in POOL_ORDER if name in self.pools
+                    for replica in self.pools[name].replicas]
+        placed = place_servers([(replica[0].worker_id, self.specs[name].gpu, self.specs[name].num_gpus)
+                                for name, replica in replicas])
+        return {member.worker_id: placed[replica[0].worker_id] for _, replica in replicas for member in replica}
+
     # ----- requests -----
+
+    def resolve(self, target: RouteTarget) -> Any:
+        """The scheduler a routed request goes to.
+
+        A DP-aware target names its rank. Otherwise a replica with several DP
+        ranks or copies picks one in turn, as SGLang's data-parallel
+        controller does with its round_robin load balancing.
+        """
+        replica = self._replica_of[target.worker_id]
+        if target.dp_rank is not None:
+            return replica[target.dp_rank]
+        if len(replica) == 1:
+            return replica[0]
+        turn = self._next_rank.get(target.worker_id, 0)
+        self._next_rank[target.worker_id] = (turn + 1) % len(replica)
+        return replica[turn]
 
     def dispatch(self, req: Request, now: float) -> None:
         """Send an arriving request down the aggregated or the P/D path."""
@@ -162,15 +209,15 @@ class Cluster:
         target = pool.router.route(req, now)
         self.ledger.hold(req, pool.router, target)
         req.data_parallel_rank = target.dp_rank
-        self.workers[target.worker_id].submit(req, now)
+        self.resolve(target).submit(req, now)
 
     def _takes_pd_path(self) -> bool:
         if self.pd is None:
             return False
         if "aggregated" not in self.pools:
             return True
-        aggregated = len(self.pools["aggregated"].workers)
-        pd = len(self.pools["prefill"].workers) + len(self.pools["decode"].workers)
+        aggregated = len(self.pools["aggregated"].replicas)
+        pd = len(self.pools["prefill"].replicas) + len(self.pools["decode"].replicas)
         return float(self._path_rng.random()) * (aggregated + pd) >= aggregated
 
     def on_request_done(self, req: Request) -> None:
@@ -179,4 +226,4 @@ class Cluster:
 
     @property
     def num_gpus(self) -> int:
-        return sum(pool.spec.num_gpus * len(pool.workers) for pool in self.pools.values())
+        return sum(pool.spec.num_gpus * len(pool.replicas) for pool in self.pools.values())

@@ -26,7 +26,7 @@ time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from ..engine.events import PRIORITY_TRANSFER, EventQueue
 from ..hardware.links import LinkSpec, ServerPlacement, link_between
@@ -73,17 +73,20 @@ class PDFlow:
         self.reject = reject
         self.prefill_router: PoolRouter | None = None
         self.decode_router: PoolRouter | None = None
-        self.workers: dict[int, "Worker"] = {}
+        self.resolve: Callable[[RouteTarget], "Worker"] | None = None
         self.placements: dict[int, ServerPlacement] = {}
         self._pairs: dict[int, _PairState] = {}
         self._links: dict[tuple[int, int], LinkSpec] = {}
 
-    def attach(self, prefill_router: PoolRouter, decode_router: PoolRouter, workers: dict[int, "Worker"],
-               placements: dict[int, ServerPlacement]) -> None:
-        """Give the flow its routers and servers, which are built after it (their roles call it)."""
+    def attach(self, prefill_router: PoolRouter, decode_router: PoolRouter,
+               resolve: Callable[[RouteTarget], "Worker"], placements: dict[int, ServerPlacement]) -> None:
+        """Give the flow its routers and servers, which are built after it (their roles call it).
+
+        `resolve` maps a routing target to the server that takes the request.
+        """
         self.prefill_router = prefill_router
         self.decode_router = decode_router
-        self.workers = workers
+        self.resolve = resolve
         self.placements = placements
 
     # ----- 1. routing -----
@@ -94,7 +97,7 @@ class PDFlow:
         d_target = self.decode_router.route(req, now)
         self.ledger.hold(req, self.prefill_router, p_target)
         self.ledger.hold(req, self.decode_router, d_target)
-        prefill, decode = self.workers[p_target.worker_id], self.workers[d_target.worker_id]
+        prefill, decode = self.resolve(p_target), self.resolve(d_target)
         req.prefill_worker_id = prefill.worker_id
         req.worker_id = decode.worker_id
         req.data_parallel_rank = d_target.dp_rank

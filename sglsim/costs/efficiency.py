@@ -52,6 +52,39 @@ class Efficiency:
     """Scheduler CPU time per step (batch formation, sampling bookkeeping), s."""
     sched_overhead_per_seq_s: float = 4e-6
     """Scheduler CPU time per sequence in the batch, s."""
+    # ----- collectives across GPUs (costs/collectives.py) -----
+    nccl_hop_latency_s: float = 2e-6
+    """Latency of one NCCL ring step inside an NVLink domain, s (set so an 8-rank 1 MiB
+    all-reduce on a DGX H100 takes the 34 us Vidur's NCCL profile measured)."""
+    net_bandwidth: float = 0.85
+    """NCCL bus bandwidth over InfiniBand as a fraction of the NIC line rate (an estimate)."""
+    net_latency_s: float = 15e-6
+    """Latency of one NCCL step across InfiniBand, s (RDMA software path included; an estimate)."""
+    p2p_latency_s: float = 10e-6
+    """Fixed cost of one pipeline send/recv, s (the P2P latency of NVIDIA's aiconfigurator system files)."""
+    a2a_nvlink_bandwidth: float = 0.77
+    """DeepEP all-to-all NVLink throughput as a fraction of the link rate (153-158 GB/s of an
+    H800's 200 GB/s in DeepEP's intranode normal-kernel benchmark)."""
+    a2a_net_bandwidth: float = 0.86
+    """DeepEP all-to-all RDMA throughput as a fraction of the NIC line rate (set from DeepEP's
+    internode and low-latency H800 benchmarks at EP16-EP64)."""
+    deepep_normal_latency_s: float = 50e-6
+    """Fixed cost of one DeepEP normal-mode dispatch or combine (layout and notify pass), s; an estimate."""
+    deepep_ll_latency_s: float = 30e-6
+    """Fixed cost of one DeepEP low-latency dispatch or combine, s (set from DeepEP's EP8 row)."""
+    tbo_compute_fraction: float = 0.85
+    """Compute throughput left while DeepEP kernels run beside it under two-batch overlap:
+    DeepEP reserves 20 of an H100's 132 SMs by default (deepseek-ai/DeepEP Buffer.num_sms)."""
+    tbo_overlap_fraction: float = 0.5
+    """Share of the shorter of MoE-layer computation and all-to-all that two-batch overlap hides
+    (an estimate, not fitted: DeepEP normal-mode dispatch blocks the CPU until it has received the
+    count of arriving tokens, and half-size micro-batches run less efficient kernels)."""
+    moe_rank_skew: float = 0.30
+    """Excess load of the busiest EP rank over the mean from uneven expert popularity, with
+    SGLang's trivial expert placement. It is an estimate because no expert-load trace was fitted."""
+    moe_rank_skew_eplb: float = 0.05
+    """The same excess after EPLB rebalancing without redundant experts (an estimate)."""
+    # ----- prefill/decode disaggregation (costs/kv_transfer.py) -----
     kv_transfer_bandwidth: float = 0.80
     """P/D KV-transfer bytes/s as a fraction of the link rate. NOTE: an estimate set equal to the
     all-reduce fraction above; no Mooncake or NIXL transfer was measured to fit it."""

@@ -78,7 +78,10 @@ class PrefillAdder:
         remaining = req.fill_len - req.num_computed_tokens
         budget = self.rem_chunk_tokens if self.rem_chunk_tokens is not None else remaining
         memory = int(self.cur_rem_tokens) - self.page_size
-        budget = min(budget, memory // self.page_size * self.page_size)
+        # A middle chunk keeps a page of slack. The last piece only needs its own slots, or a
+        # prompt that fills the pool but for less than a page could never finish.
+        last_piece = remaining if remaining <= int(self.cur_rem_tokens) else 0
+        budget = min(budget, max(memory // self.page_size * self.page_size, last_piece))
         if budget <= 0:
             return True
         truncated = remaining > budget

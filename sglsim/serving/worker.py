@@ -18,7 +18,7 @@ requests), and after each prefill step it sees which KV became ready.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..costs.step_model import DecodeSpan, StepCostModel
 from ..engine.events import PRIORITY_STEP, EventQueue
@@ -100,7 +100,8 @@ class Worker:
         self.busy_s = 0.0
         self.last_decode_end: float | None = None
         """End of the last step that decoded (inter-token gaps of running requests start there)."""
-        self._fresh_token_times: list[float] = []
+        self.fresh_token_times: list[float] = []
+        """Prefill-token times of requests that joined the running batch since the last decode."""
 
     # ----- load signals for routers -----
 
@@ -122,14 +123,6 @@ class Worker:
     @property
     def idle(self) -> bool:
         return self._current is None and not self._wake_pending
-
-    @property
-    def num_dp_ranks(self) -> int:
-        """Routing targets a DP-aware router gets from this server: one per DP rank with its own scheduler.
-
-        Servers run a single scheduler today, so this is 1.
-        """
-        return 1
 
     # ----- arrivals -----
 
@@ -222,10 +215,10 @@ class Worker:
     def _apply_joins(self, joins: BoundaryJoins, now: float) -> None:
         for req in joins.first_tokens:
             if req.state is RequestState.RUNNING:
-                self._fresh_token_times.append(now)
+                self.fresh_token_times.append(now)
             self.observer.on_first_token(req, now)
         for req in joins.resumed:
-            self._fresh_token_times.append(req.last_token_at if req.last_token_at is not None else now)
+            self.fresh_token_times.append(req.last_token_at if req.last_token_at is not None else now)
         for req in joins.finished:
             self.observer.on_finish(req, now)
 
@@ -236,17 +229,7 @@ class Worker:
 
     def _finish_extend(self, cur: _Extend, now: float) -> None:
         self.busy_s += now - cur.start
-        first_tokens, finished = self.scheduler.commit_extend(cur.batch, now)
-        if cur.batch.num_mixed_decode:
-            self.last_decode_end = now
-            self._fresh_token_times.clear()
-        for req, _, _ in cur.batch.items:
-            if req.state is RequestState.RUNNING:
-                self._fresh_token_times.append(now)
-        for req in first_tokens:
-            self.observer.on_first_token(req, now)
-        for req in finished:
-            self.observer.on_finish(req, now)
+        finish_extend_batch(self, cur.batch, now, self.observer)
         if self.role is not None:
             self.role.after_extend(self, cur.batch, now)
         self.observer.on_step_boundary(self, now)
@@ -254,10 +237,29 @@ class Worker:
     def _finish_span(self, cur: _Span, now: float) -> None:
         self.busy_s += now - cur.start
         self.observer.on_decode_span(self, cur.span, cur.steps, cur.batch_size, cur.start,
-                                     self._fresh_token_times)
-        self._fresh_token_times = []
+                                     self.fresh_token_times)
+        self.fresh_token_times = []
         finished = self.scheduler.commit_decode(cur.steps, now)
         self.last_decode_end = now
         for req in finished:
             self.observer.on_finish(req, now)
         self.observer.on_step_boundary(self, now)
+
+
+def finish_extend_batch(worker: Any, batch: ExtendBatch, now: float, observer: WorkerObserver) -> None:
+    """Commit a finished prefill step of `worker` (a `Worker` or a DP rank) and report its tokens.
+
+    Requests that move on to decode remember the time of their prefill token,
+    so their first inter-token gap is measured from it.
+    """
+    first_tokens, finished = worker.scheduler.commit_extend(batch, now)
+    if batch.num_mixed_decode:
+        worker.last_decode_end = now
+        worker.fresh_token_times.clear()
+    for req, _, _ in batch.items:
+        if req.state is RequestState.RUNNING:
+            worker.fresh_token_times.append(now)
+    for req in first_tokens:
+        observer.on_first_token(req, now)
+    for req in finished:
+        observer.on_finish(req, now)
