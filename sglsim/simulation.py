@@ -16,7 +16,7 @@ from .errors import ConfigError
 from .metrics.collector import MetricsCollector
 from .metrics.summary import summarize
 from .serving.request import Request
-from .serving.server_spec import ServerSpec, build_efficiency
+from .serving.server_spec import ServerSpec
 from .workload.builder import build_driver
 
 ProgressFn = Callable[[int, int], None]
@@ -93,11 +93,10 @@ class Simulation:
     def __init__(self, scenario: Scenario, progress: ProgressFn | None = None) -> None:
         self.scenario = scenario
         self.progress = progress
-        efficiency = build_efficiency(scenario.efficiency)
         self.engine = EventQueue()
         self.metrics = MetricsCollector()
         self._observer = _Observer(self)
-        self.cluster = Cluster(scenario, self.engine, self._observer, efficiency)
+        self.cluster = Cluster(scenario, self.engine, self._observer)
         self.servers: dict[str, ServerSpec] = {name: pool.spec for name, pool in self.cluster.pools.items()}
         self.server = self.servers.get("aggregated") or self.servers["prefill"]
         """The first pool's server (the only one of an aggregated cluster)."""

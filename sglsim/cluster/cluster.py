@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from ..config.scenario import Scenario
-from ..costs.efficiency import Efficiency
 from ..engine.events import EventQueue
 from ..errors import ConfigError
 from ..hardware.links import ServerPlacement, place_servers
@@ -50,8 +49,11 @@ class Pool:
         return [member for replica in self.replicas for member in replica]
 
 
-def build_pool_specs(scenario: Scenario, efficiency: Efficiency) -> dict[str, ServerSpec]:
+def build_pool_specs(scenario: Scenario) -> dict[str, ServerSpec]:
     """Resolve each pool's server: the P/D pools get their disaggregation mode.
+
+    Each pool takes the efficiency constants of its own GPU, with the
+    scenario's `efficiency` overrides applied.
 
     A decode server runs without a radix cache, SGLang's default unless
     `--disaggregation-decode-enable-radix-cache` is given.
@@ -61,12 +63,12 @@ def build_pool_specs(scenario: Scenario, efficiency: Efficiency) -> dict[str, Se
     if cluster.has_pd:
         for name in ("prefill", "decode"):
             spec = build_server_spec(scenario.model, scenario.pool_gpu(name), scenario.pool_server_args(name),
-                                     efficiency)
+                                     scenario.efficiency)
             sched = replace(spec.scheduler, disaggregation_mode=name,
                             disable_radix_cache=spec.scheduler.disable_radix_cache or name == "decode")
             specs[name] = replace(spec, scheduler=sched)
     if cluster.num_replicas:
-        specs["aggregated"] = build_server_spec(scenario.model, scenario.gpu, scenario.server, efficiency)
+        specs["aggregated"] = build_server_spec(scenario.model, scenario.gpu, scenario.server, scenario.efficiency)
     return specs
 
 
@@ -96,11 +98,10 @@ class _Ledger:
 class Cluster:
     """Builds the pools of a scenario and dispatches each arriving request."""
 
-    def __init__(self, scenario: Scenario, engine: EventQueue, observer: WorkerObserver,
-                 efficiency: Efficiency) -> None:
+    def __init__(self, scenario: Scenario, engine: EventQueue, observer: WorkerObserver) -> None:
         cfg = scenario.cluster
         self.scenario = scenario
-        self.specs = build_pool_specs(scenario, efficiency)
+        self.specs = build_pool_specs(scenario)
         self.ledger = _Ledger()
         seeds = np.random.SeedSequence(cfg.seed).spawn(1 + len(POOL_ORDER))
         self._path_rng = np.random.default_rng(seeds[0])

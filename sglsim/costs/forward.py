@@ -207,22 +207,29 @@ def head_time(ops: Any, shape: StepShape, c: LawContext) -> Num:
 
 
 def attention_time(ops: Any, shape: StepShape, c: LawContext) -> Num:
-    """Attention kernels of one layer: the prefill kernel and/or the decode kernel."""
+    """Attention kernels of one layer: the prefill kernel and/or the decode kernel.
+
+    Each prefill query token costs `attn_prefill_pad_tokens` more query-key
+    pairs than its causal span, and each decode sequence reads
+    `attn_decode_pad_tokens` more KV tokens than its context: the kernels
+    work on fixed-size tiles, so short spans cost more than their size.
+    """
     m, par, hw, eff = c.model, c.par, c.hw, c.eff
     total: Num = 0
     if shape.has_extend:
+        pairs = shape.extend_pairs + eff.attn_prefill_pad_tokens * shape.extend_tokens
         if m.is_mla:
-            work = mla_extend_work(m, par, shape.extend_tokens, shape.extend_pairs, shape.extend_kv_tokens)
+            work = mla_extend_work(m, par, shape.extend_tokens, pairs, shape.extend_kv_tokens)
         else:
-            work = attention_extend_work(ops, m, par, shape.extend_tokens, shape.extend_pairs,
-                                         shape.extend_kv_tokens)
+            work = attention_extend_work(ops, m, par, shape.extend_tokens, pairs, shape.extend_kv_tokens)
         total += roofline(ops, work, hw.attn_flops, hw.mem_bw, eff.attn_prefill_compute,
                           eff.attn_prefill_memory, eff.attn_floor_s, shape.steps)
     if shape.has_decode:
+        ctx_tokens = shape.decode_ctx_tokens + eff.attn_decode_pad_tokens * shape.decode_seqs
         if m.is_mla:
-            work = mla_decode_work(m, par, shape.decode_seqs, shape.decode_ctx_tokens)
+            work = mla_decode_work(m, par, shape.decode_seqs, ctx_tokens)
         else:
-            work = attention_decode_work(ops, m, par, shape.decode_seqs, shape.decode_ctx_tokens)
+            work = attention_decode_work(ops, m, par, shape.decode_seqs, ctx_tokens)
         total += roofline(ops, work, hw.attn_flops, hw.mem_bw, eff.attn_decode_compute,
                           eff.attn_decode_memory, eff.attn_floor_s, shape.steps)
     return total

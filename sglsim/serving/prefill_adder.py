@@ -37,9 +37,11 @@ class PrefillAdder:
     """Accumulates one prefill batch under SGLang's budgets."""
 
     def __init__(self, page_size: int, rem_total_tokens: float, cur_rem_tokens: float,
-                 rem_input_tokens: int, rem_chunk_tokens: int | None,
+                 rem_input_tokens: int, rem_chunk_tokens: int | None, reserve_page: bool = True,
                  max_new_tokens_clip: int = CLIP_MAX_NEW_TOKENS) -> None:
         self.page_size = page_size
+        self.reserve_page = reserve_page
+        """False when no running request holds KV, so a chunk may use every free slot."""
         self.max_new_tokens_clip = max_new_tokens_clip
         """Cap on the decode tokens charged per request: 4096, or 1 on a P/D prefill server,
         which sets every request's max_new_tokens to 1 (SGLang `PrefillBootstrapQueue._process_req`)."""
@@ -77,11 +79,11 @@ class PrefillAdder:
         """
         remaining = req.fill_len - req.num_computed_tokens
         budget = self.rem_chunk_tokens if self.rem_chunk_tokens is not None else remaining
-        memory = int(self.cur_rem_tokens) - self.page_size
-        # A middle chunk keeps a page of slack. The last piece only needs its own slots, or a
-        # prompt that fills the pool but for less than a page could never finish.
-        last_piece = remaining if remaining <= int(self.cur_rem_tokens) else 0
-        budget = min(budget, max(memory // self.page_size * self.page_size, last_piece))
+        # Keep one page free for the first decode token unless nothing else holds KV.
+        memory = int(self.cur_rem_tokens) - (self.page_size if self.reserve_page else 0)
+        budget = min(budget, memory)
+        if remaining > budget:
+            budget = budget // self.page_size * self.page_size
         if budget <= 0:
             return True
         truncated = remaining > budget

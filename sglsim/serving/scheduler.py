@@ -293,7 +293,8 @@ class Scheduler(DisaggregationHooks):
         chunk_budget = None if cfg.chunked_prefill_size is None else cfg.chunked_prefill_size - mixed_tokens
         clip = 1 if cfg.disaggregation_mode == "prefill" else CLIP_MAX_NEW_TOKENS
         adder = PrefillAdder(cfg.page_size, available - reserved - mixed_tokens, available - mixed_tokens,
-                             cfg.max_prefill_tokens - mixed_tokens, chunk_budget, clip)
+                             cfg.max_prefill_tokens - mixed_tokens, chunk_budget, reserve_page=running_bs > 0,
+                             max_new_tokens_clip=clip)
         prefixes: dict[int, int] = {}
         chunked_continues = False
         if self.chunked_req is not None:

@@ -4,9 +4,9 @@ and builds the simulated servers of a pool."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
-from ..costs.efficiency import DEFAULT_EFFICIENCY, Efficiency
+from ..costs.efficiency import DEFAULT_EFFICIENCY, Efficiency, efficiency_for_gpu
 from ..costs.forward import LawContext
 from ..costs.params import HardwareParams, ModelParams, RuntimeParams
 from ..costs.step_model import StepCostModel
@@ -76,8 +76,15 @@ def resolve_model(name: str, quantization: str | None) -> ModelSpec:
     return model
 
 
-def build_efficiency(overrides: dict[str, float]) -> Efficiency:
-    return DEFAULT_EFFICIENCY.updated(**overrides) if overrides else DEFAULT_EFFICIENCY
+def build_efficiency(overrides: Mapping[str, float] | None = None, gpu_name: str | None = None,
+                     weight_dtype: str = "bf16") -> Efficiency:
+    """Return the fitted constants of `gpu_name` for `weight_dtype` weights, with user overrides on top.
+
+    Without a GPU name the base is `DEFAULT_EFFICIENCY`. Overrides use the
+    field names of `Efficiency` (a scenario's `efficiency:` mapping).
+    """
+    base = DEFAULT_EFFICIENCY if gpu_name is None else efficiency_for_gpu(gpu_name, weight_dtype)
+    return base.updated(**overrides) if overrides else base
 
 
 def _check_precision(model: ModelSpec, gpu: GPUSpec) -> None:
@@ -87,8 +94,14 @@ def _check_precision(model: ModelSpec, gpu: GPUSpec) -> None:
         raise ConfigError(f"invalid quantization fp4 on {gpu.name}: NVFP4 needs a Blackwell GPU")
 
 
-def build_server_spec(model_name: str, gpu_name: str, args: Any, efficiency: Efficiency) -> ServerSpec:
-    """Resolve a model, a GPU and SGLang server arguments into a `ServerSpec`."""
+def build_server_spec(model_name: str, gpu_name: str, args: Any,
+                      efficiency: Efficiency | Mapping[str, float] | None = None) -> ServerSpec:
+    """Resolve a model, a GPU and SGLang server arguments into a `ServerSpec`.
+
+    `efficiency` is either complete constants, used as given, or a mapping of
+    overrides applied on top of the GPU's preset for the model's weight dtype
+    (None: the preset alone).
+    """
     model = resolve_model(model_name, args.quantization)
     gpu = get_gpu(gpu_name)
     _check_precision(model, gpu)
@@ -116,6 +129,8 @@ def build_server_spec(model_name: str, gpu_name: str, args: Any, efficiency: Eff
     # scheduler off under pipeline parallelism.
     cuda_graph = not args.disable_cuda_graph and not (parallel.deepep and parallel.deepep_mode == "normal")
     overlap = not args.disable_overlap_schedule and parallel.pp == 1
+    if not isinstance(efficiency, Efficiency):
+        efficiency = build_efficiency(efficiency, gpu.name, model.weight_dtype)
     law = LawContext(
         model=ModelParams.from_spec(model, resolve_kv_dtype(args.kv_cache_dtype)),
         par=parallel.law_params(),
