@@ -186,7 +186,7 @@ class Cluster:
     # ----- requests -----
 
     def resolve(self, target: RouteTarget) -> Any:
-        """The scheduler a routed request goes to.
+        """Return the scheduler a routed request goes to.
 
         A DP-aware target names its rank. Otherwise a replica with several DP
         ranks or copies picks one in turn, as SGLang's data-parallel
