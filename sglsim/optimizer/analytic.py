@@ -21,9 +21,13 @@ def _symbolic() -> Any:
 
 def frozen_symbol_names(symbols: Any) -> dict[str, str]:
     """Frozen-parameter attribute name -> symbol name (e.g. avg_prompt_len -> n_in_avg)."""
-    frozen = set(symbols.frozen_params())
-    return {f.name: getattr(symbols, f.name).name for f in fields(symbols)
-            if getattr(symbols, f.name, None) in frozen}
+    frozen = {s.name for s in symbols.frozen_params()}
+    names = {}
+    for f in fields(symbols):
+        value = getattr(symbols, f.name, None)
+        if getattr(value, "name", None) in frozen:
+            names[f.name] = value.name
+    return names
 
 
 def symbolic_models(base: Scenario, deployments: Sequence[str] | None = None,
@@ -39,8 +43,11 @@ def symbolic_models(base: Scenario, deployments: Sequence[str] | None = None,
     symbols = symbols_mod.ConfigSymbols(per_pool_tp=per_pool_tp)
     frozen = frozen_symbol_names(symbols)
     decision = {s.name for s in symbols.decision_vars()}
-    bind = {k: v for k, v in symbols.values(scenario=base).items()
-            if k.name not in decision and k.name not in frozen.values()}
+    # Bound from the model and GPU, not from the base scenario's own server: its TP may not even hold
+    # the weights, which is for the search to find out.
+    values = symbols.values(model=base.model, gpu=base.gpu, efficiency=base.efficiency or None,
+                            kv_cache_dtype=base.server.kv_cache_dtype, quantization=base.server.quantization)
+    bind = {k: v for k, v in values.items() if k.name not in decision and k.name not in frozen.values()}
     models = []
     for deployment in deployments:
         builder = steady.SymbolicMetricBuilder(symbols, model=base.model, deployment=deployment,

@@ -135,6 +135,8 @@ def _server_flags(args: ServerArgs, pool: str) -> str:
     for field_name, flag in SGLANG_FLAGS.items():
         if values.get(field_name) is None:
             continue
+        if field_name in ("dp", "ep", "pp") and values[field_name] == 1:
+            continue
         if pool == "prefill" and field_name == "max_running_requests":
             continue
         if pool == "decode" and field_name in ("chunked_prefill_size", "max_prefill_tokens"):

@@ -104,11 +104,20 @@ def side_by_side(rows: Sequence[VerifiedCandidate], slo: Any) -> str:
     return "\n".join(lines)
 
 
-def candidates_table(title: str, candidates: Sequence[Candidate], names: Sequence[str]) -> str:
+def candidates_table(title: str, candidates: Sequence[Candidate], names: Sequence[str],
+                     collapse_ties: bool = False) -> str:
+    """Numbered configurations with their objective values; ties may be folded into the first of them."""
     lines = [title]
-    for i, c in enumerate(candidates, 1):
+    rows: list[tuple[Candidate, int]] = []
+    for c in candidates:
+        if collapse_ties and rows and rows[-1][0].problem == c.problem and rows[-1][0].objectives == c.objectives:
+            rows[-1] = (rows[-1][0], rows[-1][1] + 1)
+        else:
+            rows.append((c, 0))
+    for i, (c, ties) in enumerate(rows, 1):
         values = ", ".join(f"{n} {_fmt(c.objectives[n])}" for n in names)
-        lines.append(f"  {i:>2}. {config_text(c)}: {values}")
+        more = f" (+{ties} with other knobs, same prediction)" if ties else ""
+        lines.append(f"  {i:>2}. {config_text(c)}: {values}{more}")
     return "\n".join(lines)
 
 
@@ -138,7 +147,7 @@ def summary_text(doc: Mapping[str, Any], analytic: OptimizeResult, verification:
     out.append("")
     out.append(candidates_table("Runners-up (analytic ranking):", analytic.candidates[1:], names))
     out.append("")
-    out.append(candidates_table("Pareto front (analytic):", analytic.pareto, names))
+    out.append(candidates_table("Pareto front (analytic):", analytic.pareto, names, collapse_ties=True))
     if verification is not None:
         out.append("")
         state = "converged" if verification.converged else "stopped at the iteration limit"

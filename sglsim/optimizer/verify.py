@@ -122,7 +122,19 @@ def candidate_key(c: Candidate) -> Hashable:
 
 
 def _spread(points: list[Candidate], count: int) -> list[Candidate]:
-    """`count` points evenly spaced along a front sorted by its first objective (both ends included)."""
+    """`count` points evenly spaced along a front sorted by its first objective (both ends included).
+
+    Points with the same objective values as an earlier one (ties that differ
+    only in knobs the model does not see) are skipped.
+    """
+    seen: set[tuple] = set()
+    distinct = []
+    for p in points:
+        key = (p.problem, tuple(sorted(p.objectives.items())))
+        if key not in seen:
+            seen.add(key)
+            distinct.append(p)
+    points = distinct
     if len(points) <= count:
         return list(points)
     if count <= 1:
