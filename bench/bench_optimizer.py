@@ -3,11 +3,12 @@
 Problem: Llama-3.1-70B BF16 on H100, 4000 input / 500 output tokens, at most
 16 GPUs, 80 GB per GPU (0.9 margin), TTFT <= 0.5 s, TPOT <= 50 ms.
 
-Prints: the time to build and compile the symbolic metrics (paid once per
-model and deployment shape), the analytic search over the compiled metrics
-(best of 5), and the whole command's wall time with the default verification
-(top 5 and 3 Pareto points, 2,000 requests per run, rate search to 5 %,
-at most 3 re-freeze iterations).
+Prints three times. The first is the time to build and compile the symbolic
+metrics, paid once per model and deployment shape. The second is the
+analytic search over the compiled metrics (best of 5). The third is the
+whole command's wall time with the default verification: top 5 and 3
+Pareto points, 2,000 requests per run, rate search to 5 %, at most 3
+re-freeze iterations.
 """
 
 from __future__ import annotations

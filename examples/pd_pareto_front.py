@@ -76,7 +76,7 @@ def sweep(args: argparse.Namespace) -> dict[tuple[int, int], dict]:
 
 
 def pareto_front(figures: dict[tuple[int, int], dict], max_servers: int) -> list:
-    """The exact front of the simulated points, found by the optimizer over the (N_p, N_d) lattice."""
+    """Find the exact front of the simulated points with the optimizer's Pareto search over (N_p, N_d)."""
     def lookup(key: str):
         def fn(values):
             return np.array([figures.get((int(p), int(d)), {}).get(key, np.nan)

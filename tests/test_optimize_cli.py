@@ -66,7 +66,7 @@ def test_small_problem_end_to_end(tmp_path, capsys):
     assert any("sglang.launch_server" in line for line in best["launch"])
     for row in doc["verification"]["candidates"]:
         assert {"predicted", "simulated", "goodput_rate_req_s", "runs", "first_iteration"} <= set(row)
-    # The store beside the output holds every run, so a rerun simulates nothing.
+    # The store beside the output contains every run, so a rerun simulates nothing.
     code = main([*SMALL, "--verify", "2", "--verify-pareto", "0", "--verify-requests", "60",
                  "--executor", "serial", "--output", str(out)])
     assert code == 0
@@ -74,7 +74,8 @@ def test_small_problem_end_to_end(tmp_path, capsys):
     assert again["verification"]["simulations"] == 0
     assert again["best"]["config"] == best["config"]
     text = capsys.readouterr().out
-    assert "Chosen configuration (verified by simulation)" in text and "Pareto front" in text
+    assert "Chosen configuration (verified by simulation)" in text
+    assert "Pareto front" in text
 
 
 def test_infeasible_problem_names_binding_constraint(capsys):
@@ -82,4 +83,5 @@ def test_infeasible_problem_names_binding_constraint(capsys):
     code = main([*SMALL[:-1], "--tpot", "0.0001", "--verify", "0", "--no-progress"])
     assert code == 1
     out = capsys.readouterr().out
-    assert "Infeasible" in out and "binding constraint tpot_slo" in out
+    assert "Infeasible" in out
+    assert "binding constraint tpot_slo" in out

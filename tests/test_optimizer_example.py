@@ -25,8 +25,8 @@ def test_pd_front_example_small_sweep(mooncake_trace, capsys, tmp_path):
     # N_p + N_d <= 3: splits 1:1, 1:2 and 2:1, each simulated once.
     assert sorted(line.split("|")[1].strip() for line in rows) == ["1:1", "1:2", "2:1"]
     assert "3 splits, 3 simulated" in out.err
-    # The front holds at least the split with the best throughput per GPU.
+    # The split with the best throughput per GPU is always on the front.
     assert rows[0].rstrip().endswith("yes |")
-    # A rerun is answered from the store.
+    # A rerun reads every run from the store.
     assert example.main(argv) == 0
     assert "3 splits, 0 simulated, 3 from the store" in capsys.readouterr().err

@@ -91,7 +91,7 @@ def add_optimize_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     check.add_argument("--ray-address", help="Ray cluster to join (default: start a local Ray instance)")
     check.add_argument("--store", help="SQLite results store; an interrupted run resumes from it "
                                        "(default: OUTPUT.runs.sqlite with --output)")
-    parser.add_argument("--output", help="write the answer, candidates, Pareto front and verification as JSON")
+    parser.add_argument("--output", help="write the chosen configuration, candidates, Pareto front and verification as JSON")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.set_defaults(run=run_optimize)

@@ -45,7 +45,7 @@ HF_MODEL_IDS = {
 
 
 def has_pd_pools() -> bool:
-    """Whether this build's scenario schema has prefill/decode pools."""
+    """Return whether this build's scenario schema has prefill/decode pools."""
     return "prefill" in ClusterConfig.model_fields
 
 
@@ -77,7 +77,7 @@ def server_overrides(config: Mapping[str, float], tp_name: str) -> dict[str, Any
 
 def scenario_for(base: Scenario, deployment: str, config: Mapping[str, float],
                  workload: Mapping[str, Any] | None = None) -> Scenario:
-    """The base scenario with a configuration's deployment and optional workload overrides applied."""
+    """Apply a configuration's deployment and optional workload overrides to the base scenario."""
     if deployment not in DEPLOYMENTS:
         raise unknown("deployment", deployment, DEPLOYMENTS)
     data = base.model_dump()

@@ -1,9 +1,9 @@
 """Objectives and constraints: a name plus a vectorised function of the decision arrays.
 
-An objective or constraint is given either as a SymPy expression (compiled
-once with `lambdify`, after substituting the bound model, hardware and
-workload values) or as a Python callable that takes a mapping from variable
-name to NumPy array and returns an array. Constraints follow the convention
+An objective or constraint is either a SymPy expression or a Python
+callable. An expression is compiled once with `lambdify`, after the bound
+model, hardware and workload values are substituted. A callable takes a
+mapping from variable name to NumPy array and returns an array. Constraints follow the convention
 of `ConstraintBuilder`: the expression is a *slack*, written `expr > 0`.
 The search counts a point exactly on the boundary (slack 0) as feasible, so
 that an integer limit such as `16 - TP x (N_p + N_d)` admits all 16 GPUs. A
@@ -153,8 +153,8 @@ def compile_metrics(exprs: Sequence[Any], arguments: Sequence[str], bind: Mappin
 
     The function takes a mapping from argument name to number or array and
     returns one result per expression. Bound symbols become constant
-    arguments (no substitution into the expression tree, which is slow on
-    large Max/Min nests); every other free symbol must be named in `arguments`.
+    arguments, because substituting them into the tree is slow on large
+    Max/Min nests. Every other free symbol must be named in `arguments`.
     """
     import sympy
 

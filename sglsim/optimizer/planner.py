@@ -76,7 +76,7 @@ class DeploymentModel:
 
 @dataclass
 class PlanSpec:
-    """What the user asks: GPU budget, SLOs, memory, objective, and the decision space."""
+    """The sizing request: GPU budget, SLOs, memory, objective, and the decision space."""
 
     gpus: int
     slo: SLOSpec
@@ -134,7 +134,7 @@ class CompiledDeployment:
 
     def evaluate(self, values: Mapping[str, Any], frozen: Mapping[str, float], n: int,
                  arrival_rate: Any) -> dict[str, np.ndarray]:
-        """Every compiled metric at decision arrays `values`, frozen parameters and arrival rate(s)."""
+        """Evaluate every compiled metric at decision arrays `values`, frozen parameters and arrival rate(s)."""
         args = dict(values)
         for name, symbol in self.frozen_args.items():
             args[symbol] = arrival_rate if name == "arrival_rate" else frozen.get(name, 0.0)
@@ -147,9 +147,9 @@ class CompiledDeployment:
 class DeploymentEvaluator:
     """Figures of one deployment under frozen parameters, cached per batch of configurations.
 
-    `constraints(values)` evaluates at the load the constraints use (zero
-    load in goodput mode, the frozen rate otherwise); `objectives(values)`
-    finds lambda* in goodput mode and evaluates there.
+    `constraints(values)` evaluates at the load the constraints use: zero
+    load in goodput mode, else the frozen rate. `objectives(values)` finds
+    lambda* in goodput mode and evaluates there.
     """
 
     def __init__(self, compiled: CompiledDeployment, frozen: Mapping[str, float], spec: "PlanSpec") -> None:
@@ -228,7 +228,7 @@ class DeploymentPlanner:
         return DecisionSpace({name: parse_domain(name, spec) for name, spec in domains.items()})
 
     def problem(self, deployment: str, frozen: Mapping[str, float]) -> Problem:
-        """The analytic problem of one deployment under frozen workload parameters."""
+        """Build the analytic problem of one deployment under frozen workload parameters."""
         spec = self.spec
         ev = DeploymentEvaluator(self.compiled[deployment], frozen, spec)
         price_per_s = self.gpu.cost_per_hour_usd / SECONDS_PER_HOUR

@@ -1,4 +1,4 @@
-"""What `sglsim optimize` prints and writes: the answer, runners-up, Pareto front, verification, launch commands."""
+"""What `sglsim optimize` prints and writes: the chosen configuration, runners-up, Pareto front, verification, launch commands."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def config_text(c: Candidate) -> str:
 
 def build_output(planner: DeploymentPlanner, analytic: OptimizeResult, frozen: Mapping[str, float],
                  verification: Verification | None) -> dict[str, Any]:
-    """The best.json document (see docs/optimizer.md for its fields)."""
+    """Build the best.json document (docs/optimizer.md lists its fields)."""
     slo = planner.spec.slo
     best_verified = verification.best if verification is not None else None
     best: dict[str, Any] | None = None
@@ -123,7 +123,7 @@ def candidates_table(title: str, candidates: Sequence[Candidate], names: Sequenc
 
 def summary_text(doc: Mapping[str, Any], analytic: OptimizeResult, verification: Verification | None,
                  slo: Any) -> str:
-    """The text report printed after a run."""
+    """Format the text report printed after a run."""
     out = []
     names = [doc["problem"]["objective"]] + [p for p in doc["problem"]["pareto_objectives"]
                                              if p != doc["problem"]["objective"]]

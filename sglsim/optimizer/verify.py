@@ -11,7 +11,7 @@ The loop, with frozen workload parameters theta_0 to start:
    candidate in simulation (its operating point is the answer's);
 5. repeat, at most `max_iterations` rankings.
 
-The answer is the best candidate that meets the SLOs *in simulation*,
+The chosen configuration is the best candidate that meets the SLOs *in simulation*,
 ranked by the simulated value of the objective, never by the prediction.
 """
 
@@ -44,7 +44,7 @@ class Planner(Protocol):
         """Scenario dict simulating the candidate at a request rate (None: the workload's own arrivals)."""
 
     def simulated_objective(self, candidate: Candidate, record: RunRecord) -> float:
-        """The objective's simulated value, to be maximised."""
+        """Return the objective's simulated value, signed so that larger is better."""
 
     def refreeze(self, frozen: Mapping[str, float], record: RunRecord) -> dict[str, float]:
         """Frozen parameters updated from a simulated run."""
