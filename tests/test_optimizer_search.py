@@ -35,6 +35,8 @@ def test_grid_finds_hand_optimum():
     # Slacks: memory 2 - 1.5, GPUs 10.5 - 10.
     assert result.slacks == {"memory": 0.5, "max_gpus": 0.5}
     assert result.nfev == 8 * 4
+    # TP >= 2 and N x TP <= 10: (1..5) x 2, (1..2) x 4 and 1 x 8.
+    assert result.num_feasible == 8
     # Runners-up: the three 8-GPU points tie at 800 tok/s and keep lattice order (N slowest).
     assert [c.config for c in result.candidates[1:4]] == [{"N": 1, "TP": 8}, {"N": 2, "TP": 4}, {"N": 4, "TP": 2}]
 
@@ -105,6 +107,17 @@ def test_seed_spelling_grid_and_pareto():
     # Throughput is proportional to GPUs, so every distinct GPU count is on the front.
     gpu_counts = sorted({c.objectives["gpus"] for c in front.pareto})
     assert gpu_counts == [1, 2, 3, 4, 6, 8]
+
+
+def test_objective_by_metric_name():
+    # ObjectiveSpec(name, direction) takes the expression of that metric from `metrics`.
+    metrics = {"throughput": 100 * N * TP}
+    opt = MultiObjectiveOptimizer([ObjectiveSpec("throughput", ObjectiveDirection.MAXIMIZE)],
+                                  constraints=[("max_gpus", 4 - N * TP)], metrics=metrics)
+    best = opt.grid_search({N: range(1, 5), TP: [1, 2]})
+    assert best.fun == {"throughput": 400.0}
+    with pytest.raises(ConfigError, match="no expression given"):
+        MultiObjectiveOptimizer([ObjectiveSpec("throughput", ObjectiveDirection.MAXIMIZE)])
 
 
 # ----- Pareto fronts against brute force -----

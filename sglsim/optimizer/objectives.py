@@ -38,14 +38,20 @@ class ObjectiveDirection(enum.Enum):
 
 @dataclass
 class ObjectiveSpec:
-    """One objective: a name, a SymPy expression or vectorised callable, and a direction."""
+    """One objective: a name, a SymPy expression or vectorised callable, and a direction.
+
+    `expr` None (or `ObjectiveSpec(name, direction)`) means the metric called
+    `name` of the `metrics` given to `MultiObjectiveOptimizer`.
+    """
 
     name: str
-    expr: Any
+    expr: Any = None
     direction: ObjectiveDirection = ObjectiveDirection.MAXIMIZE
     description: str = ""
 
     def __post_init__(self) -> None:
+        if isinstance(self.expr, ObjectiveDirection):
+            self.expr, self.direction = None, self.expr
         if isinstance(self.direction, str):
             try:
                 self.direction = ObjectiveDirection(self.direction.lower())

@@ -84,6 +84,8 @@ class OptimizeResult:
     nit: int = 0
     infeasibility: dict[str, Any] | None = None
     """For an infeasible search: binding constraint, per-constraint counts and the closest point."""
+    num_feasible: int | None = None
+    """Feasible configurations among those evaluated."""
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -129,7 +131,7 @@ def infeasible_result(problem: Any, ledger: FeasibilityLedger, method: str, nfev
     if problem.name:
         message = f"[{problem.name}] {message}"
     return OptimizeResult(None, None, None, False, Status.INFEASIBLE, message, nfev, wall_time_s, method,
-                          problem=problem.name, nit=nit,
+                          problem=problem.name, nit=nit, num_feasible=0,
                           infeasibility={"binding": binding, "counts": counts, "closest": closest})
 
 

@@ -108,8 +108,10 @@ def merge_results(problems: Sequence[Problem], results: Sequence[OptimizeResult]
     top = candidates[0]
     winner = next(r for r in feasible if top in r.candidates)
     message = f"Best of {len(results)} problems ({', '.join(p.name or '?' for p in problems)}): {winner.message}"
+    feasible_counts = [r.num_feasible for r in results if r.num_feasible is not None]
     return OptimizeResult(top.config, top.objectives, top.slacks, winner.success, winner.status, message, nfev,
-                          wall_time_s, method, candidates=candidates, pareto=pareto, problem=top.problem, nit=nit)
+                          wall_time_s, method, candidates=candidates, pareto=pareto, problem=top.problem, nit=nit,
+                          num_feasible=sum(feasible_counts) if feasible_counts else None)
 
 
 def _merge_infeasible(results: Sequence[OptimizeResult], method: str, nfev: int, wall: float,
@@ -131,6 +133,16 @@ def _merge_infeasible(results: Sequence[OptimizeResult], method: str, nfev: int,
                                          "by_problem": {r.problem: r.infeasibility for r in results}})
 
 
+def _resolve(objective: ObjectiveSpec, metrics: Any) -> ObjectiveSpec:
+    """Fill in an objective given by metric name from `metrics` (e.g. a `MetricExpressions`)."""
+    if objective.expr is not None:
+        return objective
+    if metrics is None:
+        raise ConfigError(f"invalid objective {objective.name}: no expression given and no metrics to take it from")
+    expr = metrics.get_expression(objective.name) if hasattr(metrics, "get_expression") else metrics[objective.name]
+    return ObjectiveSpec(objective.name, expr, objective.direction, objective.description)
+
+
 def _space(space: DecisionSpace | Mapping[Any, Any]) -> DecisionSpace:
     if isinstance(space, DecisionSpace):
         return space
@@ -141,14 +153,16 @@ class MultiObjectiveOptimizer:
     """Objectives and constraints given once, searched over any decision space.
 
     `MultiObjectiveOptimizer([ObjectiveSpec("throughput", expr, ObjectiveDirection.MAXIMIZE)],
-    constraints=builder.get_all_constraints(), bind=symbols.values(...))`.
+    constraints=builder.get_all_constraints(), bind=symbols.values(...))`;
+    with `metrics=` (a `MetricExpressions`), `ObjectiveSpec("throughput",
+    ObjectiveDirection.MAXIMIZE)` takes the expression of that metric.
     A space maps each decision variable (a SymPy symbol or its name) to its
     domain: a list of values, `{"range": [lo, hi]}` or `{"pow2": [lo, hi]}`.
     """
 
     def __init__(self, objectives: Sequence[ObjectiveSpec], constraints: Sequence[Any] = (),
-                 bind: Mapping[Any, Any] | None = None) -> None:
-        self.objectives = list(objectives)
+                 bind: Mapping[Any, Any] | None = None, metrics: Any = None) -> None:
+        self.objectives = [_resolve(o, metrics) for o in objectives]
         self.constraints = list(constraints)
         self.bind = dict(bind or {})
 

@@ -63,4 +63,4 @@ def grid_search(problem: Any, top_k: int = 5, chunk_points: int = DEFAULT_CHUNK_
     top = candidates[0]
     return OptimizeResult(top.config, top.objectives, top.slacks, True, Status.OPTIMAL,
                           termination_message(Status.OPTIMAL, num_points=nfev), nfev, wall, "grid",
-                          candidates=candidates, problem=problem.name, nit=1)
+                          candidates=candidates, problem=problem.name, nit=1, num_feasible=ledger.num_feasible)

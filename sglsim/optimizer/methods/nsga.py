@@ -81,4 +81,4 @@ def nsga2_search(problem: Any, population: int = 64, generations: int = 60, seed
                                   front_size=len(pareto))
     return OptimizeResult(top.config, top.objectives, top.slacks, True, Status.APPROXIMATE_FRONT, message,
                           archive.size, wall, "nsga2", candidates=best, pareto=pareto, problem=problem.name,
-                          nit=generations)
+                          nit=generations, num_feasible=archive.ledger.num_feasible)

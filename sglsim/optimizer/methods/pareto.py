@@ -92,7 +92,7 @@ def pareto_search(problem: Any, top_k: int = 5, chunk_points: int = DEFAULT_CHUN
     message = termination_message(Status.EXACT_FRONT, front_size=len(pareto), num_feasible=front.num_feasible)
     return OptimizeResult(top.config, top.objectives, top.slacks, True, Status.EXACT_FRONT, message,
                           ledger.num_points, wall, "pareto", candidates=candidates, pareto=pareto,
-                          problem=problem.name, nit=1)
+                          problem=problem.name, nit=1, num_feasible=ledger.num_feasible)
 
 
 # ----- scalarisations -----

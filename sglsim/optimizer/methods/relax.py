@@ -178,7 +178,8 @@ def relax_search(problem: Any, top_k: int = 5, num_starts: int = 8, seed: int = 
     status = Status.LOCAL_OPTIMUM if complete else Status.EVALUATION_LIMIT
     message = termination_message(status, num_points=archive.size, limit=max_evaluations)
     return OptimizeResult(top.config, top.objectives, top.slacks, status == Status.LOCAL_OPTIMUM, status, message,
-                          archive.size, wall, "relax", candidates=candidates, problem=problem.name, nit=len(starts))
+                          archive.size, wall, "relax", candidates=candidates, problem=problem.name, nit=len(starts),
+                          num_feasible=archive.ledger.num_feasible)
 
 
 def _slack_scale(slacks: np.ndarray) -> np.ndarray:
