@@ -211,3 +211,16 @@ def test_grid_refuses_too_large_lattice():
     with pytest.raises(ConfigError, match="more than max_grid_points 10"):
         optimize(serving_problem(), "grid", max_grid_points=10)
     assert optimize(serving_problem(), "auto", max_grid_points=10).method == "relax"
+
+
+def test_relax_matches_grid_on_larger_lattice():
+    # Four variables, 40,000 points: maximise a concave throughput-like score under a budget.
+    a, b, c, d = sympy.symbols("a b c d", positive=True, integer=True)
+    space = {"a": range(1, 21), "b": range(1, 21), "c": range(1, 11), "d": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]}
+    score = sympy.sqrt(a) * b / (1 + b / 10) + 3 * sympy.log(c) + d / (1 + d / 64)
+    problem = Problem(space, [ObjectiveSpec("score", score)], [("budget", 40 - a - b - c - d / 32)])
+    exact = optimize(problem, "grid")
+    relaxed = optimize(problem, "relax")
+    assert relaxed.status == Status.LOCAL_OPTIMUM
+    assert relaxed.fun["score"] == pytest.approx(exact.fun["score"], rel=0.02)
+    assert relaxed.nfev < exact.nfev / 10
