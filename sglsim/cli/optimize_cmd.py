@@ -145,7 +145,7 @@ def run_optimize(args: argparse.Namespace) -> int:
     deployments = [d.strip() for d in args.deployments.split(",")] if args.deployments else None
     models = symbolic_models(base, deployments, args.per_pool_tp)
     planner = DeploymentPlanner(base, models, spec, args.verify_requests)
-    frozen = initial_frozen(base, args.verify_requests)
+    frozen = initial_frozen(base, args.verify_requests, max(planner.space_tp_values()))
 
     bar = _bar(args, "analytic search", "config")
     analytic = planner.rank(frozen, progress=_progress(bar))

@@ -257,6 +257,16 @@ class DeploymentPlanner:
                                               f"TPOT <= {spec.slo.tpot_s:g} s"))
         return Problem(self.space(deployment), objectives, constraints, name=deployment)
 
+    def space_tp_values(self) -> list[int]:
+        """TP sizes the search may choose (for a first measurement of the workload)."""
+        values = {1}
+        for deployment in self.compiled:
+            space = self.space(deployment)
+            for name in ("TP", "TP_p", "TP_d"):
+                if name in space.names:
+                    values.update(int(v) for v in space.domain(name).values)
+        return sorted(values)
+
     def problems(self, frozen: Mapping[str, float]) -> list[Problem]:
         return [self.problem(d, frozen) for d in self.compiled]
 

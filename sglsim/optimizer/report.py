@@ -70,7 +70,7 @@ def _candidate(planner: DeploymentPlanner, c: Candidate, frozen: Mapping[str, fl
 def _verification(v: Verification, slo: Any) -> dict[str, Any]:
     return {"enabled": True, "converged": v.converged, "iterations": v.iterations, "simulations": v.simulations,
             "cached_runs": v.cached_runs, "frozen": v.frozen,
-            "candidates": [vc.to_dict(slo) for vc in v.ranked]}
+            "candidates": [{**vc.to_dict(slo), "iterations": len(v.iterations)} for vc in v.ranked]}
 
 
 def write_output(path: str | Path, doc: Mapping[str, Any]) -> None:
