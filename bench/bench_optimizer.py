@@ -1,4 +1,4 @@
-"""Time the seed's sizing problem: the analytic search alone, and the whole `sglsim optimize` command.
+"""Time a reference sizing problem: the analytic search alone, and the whole `sglsim optimize` command.
 
 Problem: Llama-3.1-70B BF16 on H100, 4000 input / 500 output tokens, at most
 16 GPUs, 80 GB per GPU (0.9 margin), TTFT <= 0.5 s, TPOT <= 50 ms.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from common import sglsim_command, time_command
 
-SEED_FLAGS = ["--model", "llama-3.1-70b", "--gpu", "h100", "--input-len", "4000", "--output-len", "500",
+PROBLEM_FLAGS = ["--model", "llama-3.1-70b", "--gpu", "h100", "--input-len", "4000", "--output-len", "500",
               "--gpus", "16", "--gpu-memory", "80GB", "--ttft", "0.5", "--tpot", "0.05"]
 
 
@@ -52,11 +52,11 @@ def analytic_times() -> tuple[float, float, int]:
 def main() -> int:
     compile_s, search_s, nfev = analytic_times()
     print(f"symbolic metrics built and compiled: {compile_s:.2f} s (once per model and deployment shape)")
-    print(f"analytic search of the seed problem: {search_s:.3f} s for {nfev:,} configurations "
+    print(f"analytic search of the reference problem: {search_s:.3f} s for {nfev:,} configurations "
           f"(target <= 1 s): {'ok' if search_s <= 1.0 else 'MISSED'}")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "best.json"
-        best, median = time_command(sglsim_command() + ["optimize", *SEED_FLAGS, "--output", str(out),
+        best, median = time_command(sglsim_command() + ["optimize", *PROBLEM_FLAGS, "--output", str(out),
                                                         "--no-progress", "--quiet"], repeats=1)
         doc = json.loads(out.read_text())
     answer = doc["best"]

@@ -1,4 +1,4 @@
-"""One entry point for every search method, and the seed's `MultiObjectiveOptimizer` spelling.
+"""One entry point for every search method, and the `MultiObjectiveOptimizer` class over it.
 
 `optimize(problem, method=...)` dispatches to:
 
@@ -54,7 +54,10 @@ def optimize(problem: Problem | Sequence[Problem], method: str = "auto", *, top_
     multi = len(problem.objectives) > 1
     if method == "auto":
         small = problem.space.size <= max_grid_points
-        method = ("pareto" if small else "nsga2") if multi else ("grid" if small else "relax")
+        if multi:
+            method = "pareto" if small else "nsga2"
+        else:
+            method = "grid" if small else "relax"
     inner = "grid" if problem.space.size <= max_grid_points else "relax"
     if method in ("grid", "pareto") and inner == "relax":
         raise ConfigError(f"invalid method {method}: the lattice has {problem.space.size:,} configurations, "
@@ -116,7 +119,7 @@ def merge_results(problems: Sequence[Problem], results: Sequence[OptimizeResult]
 
 def _merge_infeasible(results: Sequence[OptimizeResult], method: str, nfev: int, wall: float,
                       nit: int) -> OptimizeResult:
-    """Every problem is infeasible: name the constraint that rules out the most points across all of them."""
+    """Build the result when every problem is infeasible, naming the constraint that rules out the most points."""
     counts: dict[str, dict[str, int]] = {}
     for r in results:
         for name, row in (r.infeasibility or {}).get("counts", {}).items():
@@ -173,11 +176,11 @@ class MultiObjectiveOptimizer:
         return optimize(self.problem(space), method, **options)
 
     def grid_search(self, space: DecisionSpace | Mapping[Any, Any], top_k: int = 5, **options: Any) -> OptimizeResult:
-        """Best feasible configuration by the first objective (later objectives break ties), by enumeration."""
+        """Find the best feasible configuration by the first objective (later ones break ties) by enumeration."""
         return optimize(self.problem(space), "grid", top_k=top_k, **options)
 
     def pareto_grid_search(self, space: DecisionSpace | Mapping[Any, Any], **options: Any) -> OptimizeResult:
-        """The exact Pareto front of all objectives, by enumeration (`result.pareto`)."""
+        """Find the exact Pareto front of all objectives by enumeration (`result.pareto`)."""
         return optimize(self.problem(space), "pareto", **options)
 
 

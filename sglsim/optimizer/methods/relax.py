@@ -193,7 +193,7 @@ def _slack_scale(slacks: np.ndarray) -> np.ndarray:
 
 
 def _best_seeds(archive: Archive, ev: Evaluation, count: int) -> list[Evaluation]:
-    """The `count` best distinct rounded points: feasible ones by score, then the least violating."""
+    """Pick the `count` best distinct rounded points: feasible ones by score, then the least violating."""
     violation = archive.violation(ev)
     order = np.lexsort((-ev.score, violation))
     seen: set[int] = set()
