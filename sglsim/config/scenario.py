@@ -118,7 +118,7 @@ class ClusterConfig(_Strict):
     router: RouterPolicy = "cache_aware"
     cache_aware: CacheAwareArgs = CacheAwareArgs()
     dp_aware: bool = Field(False, description="Route to each DP rank of a server as its own target")
-    seed: int = Field(0, description="Seed of the routers' random choices")
+    seed: int = Field(0, ge=0, description="Seed of the routers' random choices")
     inter_node_link: Literal["infiniband", "ethernet"] = "infiniband"
     prefill: Optional[PoolConfig] = None
     decode: Optional[DecodePoolConfig] = None
@@ -175,7 +175,7 @@ class WorkloadConfig(_Strict):
     output_len: Optional[LengthSpec] = None
     shared_prefix: Optional[SharedPrefixSpec] = None
     max_request_tokens: Optional[int] = Field(None, gt=1, description="Shrink longer requests proportionally (Vidur's cap)")
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="Seed of every random draw of the workload")
 
     @field_validator("input_len", "output_len", mode="before")
     @classmethod
