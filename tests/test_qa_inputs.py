@@ -22,3 +22,20 @@ def test_negative_seed_is_a_config_error(capsys, flag, field):
     # numpy refuses negative seeds; the scenario must say so before numpy raises.
     line = cli_error(capsys, flag, "-1", "--num-requests", "3", "--input-len", "10", "--output-len", "2")
     assert f"invalid {field} -1" in line and "greater than or equal to 0" in line
+
+
+@pytest.mark.parametrize("flag,field", [("--rate", "workload.rate"), ("--time-scale", "workload.time_scale"),
+                                        ("--cv", "workload.cv"), ("--slo-ttft", "slo.ttft_s"),
+                                        ("--schedule-conservativeness", "server.schedule_conservativeness")])
+def test_infinite_numbers_are_config_errors(capsys, flag, field):
+    # An infinite rate put every request at t = 0 without a word; others crashed later.
+    line = cli_error(capsys, flag, "inf", "--num-requests", "3", "--input-len", "10", "--output-len", "2")
+    assert f"invalid {field} inf" in line and "finite" in line
+
+
+def test_infinite_think_time_in_a_scenario_file(capsys, tmp_path):
+    # think_time_s: .inf used to end in an OverflowError inside the cache-aware router.
+    path = tmp_path / "s.yaml"
+    path.write_text("workload: {num_requests: 6, shared_prefix: {num_groups: 2, turns: 3, think_time_s: .inf}}\n")
+    line = cli_error(capsys, str(path))
+    assert "invalid workload.shared_prefix.think_time_s inf" in line

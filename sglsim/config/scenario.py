@@ -25,7 +25,8 @@ PositiveInt = Field(gt=0)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: an infinite rate, scale or time is never a meaningful setting.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ServerArgs(_Strict):
