@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ TRACE_FORMATS = ("auto", "mooncake", "azure", "vidur")
 
 @dataclass
 class Trace:
-    """Requests of a trace in file order."""
+    """Requests of a trace in file order (a replay at its timestamps sends them in time order)."""
 
     path: str
     format: str
@@ -127,8 +128,8 @@ def _read_mooncake(path: Path) -> Trace:
                 if key not in row:
                     raise _bad(path, line_no, f"missing key {key!r}")
             ts = row["timestamp"]
-            if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts < 0:
-                raise _bad(path, line_no, f"timestamp {ts!r} must be a non-negative number of ms")
+            if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not (math.isfinite(ts) and ts >= 0):
+                raise _bad(path, line_no, f"timestamp {ts!r} must be a finite, non-negative number of ms")
             n_in = _positive_int(row["input_length"], path, line_no, "input_length")
             n_out = _positive_int(row["output_length"], path, line_no, "output_length")
             hashes = row["hash_ids"]
@@ -199,8 +200,8 @@ def _read_vidur(path: Path) -> Trace:
                 stamp = float(row[t_col])
             except ValueError:
                 raise _bad(path, line_no, f"arrived_at {row[t_col]!r} is not a number") from None
-            if not stamp >= 0:
-                raise _bad(path, line_no, f"arrived_at {row[t_col]!r} must be >= 0")
+            if not (math.isfinite(stamp) and stamp >= 0):
+                raise _bad(path, line_no, f"arrived_at {row[t_col]!r} must be a finite number >= 0")
             arrivals.append(stamp)
     arrival = np.asarray(arrivals, dtype=float) if t_col is not None else None
     if arrival is not None and len(arrival):
