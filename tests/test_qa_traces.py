@@ -68,3 +68,20 @@ def test_tiny_rate_is_rejected():
     # Poisson gaps at 1e-12 requests/s put the second request ~1e12 s out.
     with pytest.raises(ConfigError, match=r"invalid workload.rate 1e-12: .*at most 1e\+09 s"):
         run(workload={"rate": 1e-12, "num_requests": 3, "input_len": 10, "output_len": 2})
+
+
+def test_azure_timestamps_do_not_depend_on_the_machine_time_zone(tmp_path, monkeypatch):
+    # Azure stamps carry no zone. Read as local time, a trace crossing a daylight-saving change
+    # (New York fell back at 02:00 on 2023-11-05) got a one-hour gap of 7200 s, so the same file
+    # gave different runs on different machines.
+    import time
+
+    path = write(tmp_path, "a.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                 "2023-11-05 01:30:00.0000000,10,2\n2023-11-05 02:30:00.0000000,10,2\n")
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert list(load_trace(path).arrival_s) == [0.0, 3600.0]
+    finally:
+        monkeypatch.undo()
+        time.tzset()

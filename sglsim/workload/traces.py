@@ -9,7 +9,7 @@ Formats:
   `output_length`, `hash_ids` (one id per 512-token block, the last block
   partial: input_length - 512 x (len(hash_ids) - 1) tokens).
 - Azure CSV: header `TIMESTAMP,ContextTokens,GeneratedTokens`, timestamps as
-  wall-clock text (`2023-11-16 18:15:46.6805900`).
+  wall-clock text (`2023-11-16 18:15:46.6805900`), read as UTC when they name no zone.
 - Vidur CSV: header `num_prefill_tokens,num_decode_tokens` with an optional
   `arrived_at` column (seconds); columns may come in any order.
 """
@@ -20,7 +20,7 @@ import csv
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +175,9 @@ def _read_azure(path: Path) -> Trace:
             stamp = datetime.fromisoformat(row[t_col].strip()[:26])
         except ValueError:
             raise _bad(path, line_no, f"TIMESTAMP {row[t_col]!r} is not a date and time") from None
+        if stamp.tzinfo is None:
+            # Zone-less stamps are read as UTC, never as the machine's local time.
+            stamp = stamp.replace(tzinfo=timezone.utc)
         arrivals.append(stamp.timestamp())
         inputs.append(_positive_int(row[in_col].strip(), path, line_no, "ContextTokens"))
         outputs.append(_positive_int(row[out_col].strip(), path, line_no, "GeneratedTokens"))
