@@ -39,3 +39,32 @@ def test_infinite_think_time_in_a_scenario_file(capsys, tmp_path):
     path.write_text("workload: {num_requests: 6, shared_prefix: {num_groups: 2, turns: 3, think_time_s: .inf}}\n")
     line = cli_error(capsys, str(path))
     assert "invalid workload.shared_prefix.think_time_s inf" in line
+
+
+@pytest.mark.parametrize("text,fragment", [
+    # A zero fraction divided by zero deep inside the roofline (ZeroDivisionError traceback).
+    ("gemm_compute: 0", "invalid efficiency.gemm_compute 0.0: expected a fraction of peak in (0, 1]"),
+    # Negative or above-peak fractions ran and produced negative or faster-than-silicon steps.
+    ("gemm_memory: -0.5", "invalid efficiency.gemm_memory -0.5: expected a fraction of peak in (0, 1]"),
+    ("attn_decode_memory: 5", "invalid efficiency.attn_decode_memory 5.0: expected a fraction of peak in (0, 1]"),
+    ("tbo_overlap_fraction: 1.5", "invalid efficiency.tbo_overlap_fraction 1.5: expected a fraction in [0, 1]"),
+    ("gemm_floor_s: -1e-6", "invalid efficiency.gemm_floor_s -1e-06: expected a number >= 0"),
+    ("attn_decode_pad_tokens: -3", "invalid efficiency.attn_decode_pad_tokens -3.0: expected a number >= 0"),
+    ("foo: 1", "unknown efficiency constant 'foo'"),
+])
+def test_efficiency_overrides_are_checked(capsys, tmp_path, text, fragment):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"workload: {{num_requests: 3, input_len: 10, output_len: 2}}\nefficiency: {{{text}}}\n")
+    line = cli_error(capsys, str(path))
+    head, _, allowed = fragment.partition(": ")
+    assert line == f"sglsim: error: {head} in {path}: {allowed}" or (
+        head.startswith("unknown") and line.startswith(f"sglsim: error: {head} in {path}: choose one of"))
+
+
+def test_efficiency_override_within_range_is_used(tmp_path):
+    from .helpers import run
+
+    _, slow = run(workload={"num_requests": 1, "input_len": 4096, "output_len": 2},
+                  efficiency={"gemm_compute": 0.2})
+    _, fast = run(workload={"num_requests": 1, "input_len": 4096, "output_len": 2})
+    assert slow.summary["ttft_s"]["mean"] > fast.summary["ttft_s"]["mean"]

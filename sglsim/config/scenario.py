@@ -251,6 +251,9 @@ def validate_scenario(data: dict[str, Any], source: str = "scenario") -> Scenari
     except ValidationError as err:
         raise _format_error(err, source) from None
     _check_cluster(scenario, source)
+    from ..costs.efficiency import check_overrides
+
+    check_overrides(scenario.efficiency, source)
     return scenario
 
 
