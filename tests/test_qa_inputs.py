@@ -68,3 +68,22 @@ def test_efficiency_override_within_range_is_used(tmp_path):
                   efficiency={"gemm_compute": 0.2})
     _, fast = run(workload={"num_requests": 1, "input_len": 4096, "output_len": 2})
     assert slow.summary["ttft_s"]["mean"] > fast.summary["ttft_s"]["mean"]
+
+
+@pytest.mark.parametrize("args,fragment", [
+    # Each of these ran and silently ignored one of the two options.
+    (["--trace", "TRACE", "--input-len", "100"],
+     "conflicting workload.input_len and workload.trace in command line: a trace sets the lengths"),
+    (["--trace", "TRACE", "--output-len", "100"],
+     "conflicting workload.output_len and workload.trace in command line: a trace sets the lengths"),
+    (["--trace", "TRACE", "--shared-prefix-groups", "4"],
+     "conflicting workload.shared_prefix and workload.trace in command line: a trace sets the prompts"),
+    (["--concurrency", "4", "--rate", "3", "--input-len", "10", "--output-len", "2"],
+     "conflicting workload.rate and workload.concurrency in command line: a closed loop sends each "
+     "client's next request when its last one finishes"),
+])
+def test_conflicting_workload_options(capsys, tmp_path, args, fragment):
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"timestamp": 0, "input_length": 10, "output_length": 2, "hash_ids": [0]}\n')
+    line = cli_error(capsys, *[str(trace) if a == "TRACE" else a for a in args])
+    assert fragment in line

@@ -251,6 +251,7 @@ def validate_scenario(data: dict[str, Any], source: str = "scenario") -> Scenari
     except ValidationError as err:
         raise _format_error(err, source) from None
     _check_cluster(scenario, source)
+    _check_workload(scenario.workload, source)
     from ..costs.efficiency import check_overrides
 
     check_overrides(scenario.efficiency, source)
@@ -274,6 +275,18 @@ def _check_cluster(scenario: Scenario, source: str) -> None:
             scenario.pool_server_args(pool)
         except ValidationError as err:
             raise _format_error(err, source, f"cluster.{pool}.server") from None
+
+
+def _check_workload(wl: WorkloadConfig, source: str) -> None:
+    """Reject pairs of workload options where one would silently override the other."""
+    if wl.trace is not None:
+        for name, what in (("input_len", "lengths"), ("output_len", "lengths"), ("shared_prefix", "prompts")):
+            if getattr(wl, name) is not None:
+                raise ConfigError(f"conflicting workload.{name} and workload.trace in {source}: a trace sets "
+                                  f"the {what}; drop one of them")
+    if wl.concurrency is not None and wl.rate is not None:
+        raise ConfigError(f"conflicting workload.rate and workload.concurrency in {source}: a closed loop sends "
+                          "each client's next request when its last one finishes; drop one of them")
 
 
 def load_scenario(path: str | Path) -> Scenario:
