@@ -87,3 +87,22 @@ def test_conflicting_workload_options(capsys, tmp_path, args, fragment):
     trace.write_text('{"timestamp": 0, "input_length": 10, "output_length": 2, "hash_ids": [0]}\n')
     line = cli_error(capsys, *[str(trace) if a == "TRACE" else a for a in args])
     assert fragment in line
+
+
+def test_unknown_flag_points_to_the_subcommand_help(capsys):
+    # argparse reports unknown flags from the top-level parser, whose error said
+    # "(see sglsim sglsim --help)".
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--bogus-flag"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == ("sglsim: error: unrecognized arguments: --bogus-flag "
+                                       "(see sglsim simulate --help)\n")
+
+
+def test_unknown_subcommand_points_to_the_main_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["simulat"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sglsim: error: argument COMMAND: invalid choice: 'simulat'")
+    assert err.endswith("(see sglsim --help)\n")

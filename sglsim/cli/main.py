@@ -12,7 +12,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors on one line and exits with status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"sglsim: error: {message} (see sglsim {self.prog.split()[-1]} --help)\n")
+        sys.stderr.write(f"sglsim: error: {message} (see {self.prog} --help)\n")
         raise SystemExit(2)
 
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_parser(sub)
     for register in _optional_commands():
         register(sub)
+    parser.commands = sub.choices  # subcommand parsers by name, for errors found after parsing
     return parser
 
 
@@ -45,7 +46,11 @@ def _optional_commands():
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # Blame the subcommand, so the hint names its --help rather than the top-level one.
+        command = parser.commands.get(args.command, parser)
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 2
