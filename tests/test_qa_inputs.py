@@ -106,3 +106,40 @@ def test_unknown_subcommand_points_to_the_main_help(capsys):
     err = capsys.readouterr().err
     assert err.startswith("sglsim: error: argument COMMAND: invalid choice: 'simulat'")
     assert err.endswith("(see sglsim --help)\n")
+
+
+@pytest.mark.parametrize("args,fragment", [
+    # SGLang's attention layers assert heads % attn_tp_size == 0; TP 3 used to run with 10.67
+    # heads per GPU.
+    (["--tp", "3"], "invalid tp 3: the 32 attention heads of llama-3.1-8b must split evenly over "
+                    "the attention TP size 3"),
+    (["--model", "qwen3-32b", "--tp", "16", "--dp", "8", "--enable-dp-attention"], None),
+    (["--model", "qwen3-235b-a22b", "--tp", "8", "--dp", "2", "--enable-dp-attention"], None),
+    # 8 KV heads over attention TP 16 is fine (each KV head is replicated on 2 GPUs), 8 over 12 is not.
+    (["--model", "llama-3.1-70b", "--tp", "12", "--gpu", "gb200"],
+     "invalid tp 12: the 64 attention heads of llama-3.1-70b must split evenly over the attention TP size 12"),
+])
+def test_tp_must_split_the_attention_heads(capsys, args, fragment):
+    common = ["--input-len", "10", "--output-len", "2", "--num-requests", "2"]
+    if fragment is None:
+        assert main(["simulate", "--no-progress", "--quiet", *args, *common]) == 0
+    else:
+        assert fragment in cli_error(capsys, *args, *common)
+
+
+def test_kv_heads_must_split_or_replicate_evenly():
+    from sglsim.errors import ConfigError
+    from sglsim.hardware.models import ModelSpec
+    from .helpers import scenario
+    from sglsim.serving.parallel import resolve_parallel
+    from sglsim.hardware.gpus import get_gpu
+
+    # 24 query heads, 6 KV heads: TP 4 splits queries (6 each) but not KV heads (1.5 each),
+    # and 6 KV heads cannot be replicated evenly over 4 GPUs either.
+    model = ModelSpec("odd", 4, 3072, 24, 6, 128, 8192, 32000, 4096)
+    args = scenario(server={"tp": 4}).server
+    with pytest.raises(ConfigError, match="invalid tp 4: the 6 KV heads of odd must split evenly over "
+                                          "the attention TP size 4, or 4 be a multiple of 6"):
+        resolve_parallel(args, model, get_gpu("h100"))
+    # TP 12 replicates each of the 6 KV heads on 2 GPUs and splits the 24 query heads 2 each.
+    assert resolve_parallel(scenario(server={"tp": 12}).server, model, get_gpu("gb200")).tp == 12
