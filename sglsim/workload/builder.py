@@ -111,7 +111,8 @@ def build_driver(wl: WorkloadConfig):
         groups = rng.integers(0, sp.num_groups, size=sessions)
         users = in_dist.sample(rng, sessions * sp.turns)
         outs = out_dist.sample(rng, sessions * sp.turns)
-        return SessionDriver(starts, groups, sp.turns, sp.system_prompt_len, users, outs, sp.think_time_s), None
+        driver = SessionDriver(starts, groups, sp.turns, sp.system_prompt_len, users, outs, sp.think_time_s, n)
+        return driver, None
     input_len = in_dist.sample(rng, n)
     output_len = out_dist.sample(rng, n)
     if wl.max_request_tokens is not None:
