@@ -11,3 +11,20 @@ def test_sessions_send_exactly_num_requests():
                            "shared_prefix": {"num_groups": 2, "system_prompt_len": 64, "turns": 3}})
     assert res.summary["num_requests"] == 20
     assert res.summary["num_completed"] == 20
+
+
+def test_num_requests_alone_keeps_the_demo_workload(tmp_path):
+    # `--num-requests 40` replaced the demo's chat sessions with 40 requests of 1024/256 tokens
+    # all sent at t = 0, although the help says only a workload flag drops the demo.
+    import json
+
+    from sglsim.cli.main import main
+
+    out = tmp_path / "o.json"
+    assert main(["simulate", "--num-requests", "40", "--output", str(out), "--no-progress", "--quiet"]) == 0
+    data = json.loads(out.read_text())
+    workload = data["config"]["scenario"]["workload"]
+    assert workload["num_requests"] == 40
+    assert workload["shared_prefix"]["turns"] == 4
+    assert data["summary"]["num_completed"] == 40
+    assert data["summary"]["cache_hit_rate"] > 0.5

@@ -232,9 +232,9 @@ def default_scenario(args: argparse.Namespace) -> Scenario:
 
     As soon as the command line names a workload (trace, lengths, rate or
     concurrency) the demo workload is dropped and the defaults of
-    `WorkloadConfig` apply instead.
+    `WorkloadConfig` apply instead. `--num-requests` alone resizes the demo.
     """
-    workload_flags = ("trace", "input_len", "output_len", "rate", "concurrency", "num_requests")
+    workload_flags = ("trace", "input_len", "output_len", "rate", "concurrency")
     if any(getattr(args, name, None) is not None for name in workload_flags):
         return Scenario()
     from ..config.defaults import DEMO_SCENARIO
