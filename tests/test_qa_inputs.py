@@ -143,3 +143,13 @@ def test_kv_heads_must_split_or_replicate_evenly():
         resolve_parallel(args, model, get_gpu("h100"))
     # TP 12 replicates each of the 6 KV heads on 2 GPUs and splits the 24 query heads 2 each.
     assert resolve_parallel(scenario(server={"tp": 12}).server, model, get_gpu("gb200")).tp == 12
+
+
+def test_summary_table_without_completions(capsys):
+    # Every request is longer than the 10-token KV pool: the table printed "n/a %" as the hit
+    # rate and the rejected count without the reason (only the JSON had it).
+    assert main(["simulate", "--no-progress", "--kv-pool-tokens", "10", "--num-requests", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "Prefix cache hit rate:                         n/a\n" in out
+    assert "Requests rejected:                               3\n" in out
+    assert "  input longer than the server accepts:          3\n" in out
