@@ -153,3 +153,19 @@ def test_summary_table_without_completions(capsys):
     assert "Prefix cache hit rate:                         n/a\n" in out
     assert "Requests rejected:                               3\n" in out
     assert "  input longer than the server accepts:          3\n" in out
+
+
+def test_output_piped_into_head_exits_quietly():
+    # `sglsim simulate | head -3` closes the pipe early; Python then raised BrokenPipeError with a
+    # traceback on stderr.
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "sglsim.cli.main", "simulate", "--no-progress",
+                             "--input-len", "10", "--output-len", "2", "--num-requests", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the table is printed
+    err = proc.stderr.read().decode()
+    proc.wait()
+    assert "Traceback" not in err
+    assert proc.returncode == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..errors import ConfigError
@@ -57,8 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "simulate":
             from .simulate_cmd import run_simulate
-            return run_simulate(args)
-        return args.run(args)
+            code = run_simulate(args)
+        else:
+            code = args.run(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader closed the pipe early (`sglsim simulate | head`): stop quietly, and point stdout
+        # at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ConfigError as err:
         sys.stderr.write(f"sglsim: error: {err}\n")
         return 2
