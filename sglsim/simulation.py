@@ -190,4 +190,7 @@ def simulate(scenario: Scenario | dict[str, Any] | str | Path, progress: Progres
         scenario = load_scenario(scenario)
     elif isinstance(scenario, dict):
         scenario = validate_scenario(scenario)
+    elif not isinstance(scenario, Scenario):
+        raise TypeError(f"simulate() expects a Scenario, a dict of its fields or a YAML path, "
+                        f"got {type(scenario).__name__}")
     return Simulation(scenario, progress).run()

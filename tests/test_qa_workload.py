@@ -28,3 +28,13 @@ def test_num_requests_alone_keeps_the_demo_workload(tmp_path):
     assert workload["shared_prefix"]["turns"] == 4
     assert data["summary"]["num_completed"] == 40
     assert data["summary"]["cache_hit_rate"] > 0.5
+
+
+def test_simulate_rejects_a_wrong_argument_type():
+    # simulate(5) failed deep inside with "'int' object has no attribute 'cluster'".
+    import pytest
+
+    from sglsim import simulate
+
+    with pytest.raises(TypeError, match="simulate.. expects a Scenario, a dict of its fields or a YAML path, got int"):
+        simulate(5)
