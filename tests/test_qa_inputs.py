@@ -169,3 +169,29 @@ def test_output_piped_into_head_exits_quietly():
     proc.wait()
     assert "Traceback" not in err
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("args,fragment", [
+    # SGLang asserts chunked_prefill_size % page_size == 0. A page larger than the chunk left the
+    # page-aligned chunk at 0 tokens and the server idle with requests waiting (RuntimeError).
+    (["--page-size", "1000000"], "invalid page_size 1000000: SGLang needs chunked_prefill_size 8192 "
+                                 "to be a multiple of it"),
+    (["--page-size", "64", "--chunked-prefill-size", "100"],
+     "invalid page_size 64: SGLang needs chunked_prefill_size 100 to be a multiple of it"),
+    # SGLang rounds the KV pool down to whole pages and stops when none is left.
+    (["--page-size", "1000000", "--chunked-prefill-size", "-1"],
+     "invalid page_size 1000000: the KV pool of 327,044 tokens holds no whole page"),
+])
+def test_page_size_rules(capsys, args, fragment):
+    line = cli_error(capsys, *args, "--input-len", "200", "--output-len", "20", "--num-requests", "5")
+    assert fragment in line
+
+
+def test_kv_pool_rounds_down_to_whole_pages():
+    from sglsim.hardware.gpus import get_gpu
+    from sglsim.hardware.models import get_model
+    from sglsim.serving.memory_plan import plan_memory
+
+    # Llama-3.1-8B on one H100 has 425,348 KV tokens; pages of 64 leave 6,646 whole pages.
+    plan = plan_memory(get_model("llama-3.1-8b"), get_gpu("h100"), 1, page_size=64)
+    assert plan.max_total_num_tokens == 6646 * 64
