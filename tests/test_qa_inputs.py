@@ -195,3 +195,25 @@ def test_kv_pool_rounds_down_to_whole_pages():
     # Llama-3.1-8B on one H100 has 425,348 KV tokens; pages of 64 leave 6,646 whole pages.
     plan = plan_memory(get_model("llama-3.1-8b"), get_gpu("h100"), 1, page_size=64)
     assert plan.max_total_num_tokens == 6646 * 64
+
+
+@pytest.mark.parametrize("kind", ["scenario", "trace", "model"])
+def test_files_that_are_not_utf8(capsys, tmp_path, kind):
+    # Each reader raised UnicodeDecodeError with a traceback.
+    if kind == "trace":
+        path = tmp_path / "t.jsonl"
+        path.write_bytes(b'{"timestamp": 0, "input_length": 10, "output_length": 2, "hash_ids": [0]}\n\xff\xfe\n')
+        args = ["--trace", str(path)]
+        expected = f"invalid trace file {path}: not UTF-8 text (byte 0xff)"
+    elif kind == "model":
+        path = tmp_path / "config.json"
+        path.write_bytes(b"\xff\xfe{}")
+        args = ["--model", str(path), "--num-requests", "2", "--input-len", "5", "--output-len", "2"]
+        expected = f"invalid model config {path}: not UTF-8 text (byte 0xff)"
+    else:
+        path = tmp_path / "s.yaml"
+        path.write_bytes(b"model: llama-3.1-8b\n\xff\n")
+        args = [str(path)]
+        expected = f"invalid scenario file {path}: not UTF-8 text (byte 0xff)"
+    assert cli_error(capsys, *args) == f"sglsim: error: {expected}"
+

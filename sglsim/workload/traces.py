@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, not_utf8
 
 MOONCAKE_BLOCK_TOKENS = 512
 TRACE_FORMATS = ("auto", "mooncake", "azure", "vidur")
@@ -94,7 +94,10 @@ def load_trace(path: str | Path, fmt: str = "auto") -> Trace:
     if fmt == "auto":
         fmt = detect_format(path)
     reader = {"mooncake": _read_mooncake, "azure": _read_azure, "vidur": _read_vidur}[fmt]
-    trace = reader(path)
+    try:
+        trace = reader(path)
+    except UnicodeDecodeError as exc:
+        raise not_utf8("trace file", path, exc) from None
     if len(trace) == 0:
         raise ConfigError(f"trace file has no requests: {path}")
     return trace
