@@ -217,3 +217,13 @@ def test_files_that_are_not_utf8(capsys, tmp_path, kind):
         expected = f"invalid scenario file {path}: not UTF-8 text (byte 0xff)"
     assert cli_error(capsys, *args) == f"sglsim: error: {expected}"
 
+
+
+@pytest.mark.parametrize("target,reason", [("missing/out.json", "folder {parent} not found"),
+                                           (".", "{path} is a folder")])
+def test_output_path_checked_before_the_run(capsys, tmp_path, target, reason):
+    # An unwritable --output raised FileNotFoundError or IsADirectoryError after the whole run.
+    path = tmp_path / target
+    line = cli_error(capsys, "--num-requests", "2", "--input-len", "5", "--output-len", "2", "--output", str(path))
+    detail = reason.format(parent=path.parent, path=path)
+    assert line == f"sglsim: error: invalid --output {path}: {detail}"

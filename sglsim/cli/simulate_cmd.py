@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..config.scenario import Scenario, load_scenario
@@ -242,10 +243,20 @@ def default_scenario(args: argparse.Namespace) -> Scenario:
     return DEMO_SCENARIO
 
 
+def _check_output_path(path: Path) -> None:
+    """Reject an --output that cannot be written, before a long run rather than after it."""
+    if path.is_dir():
+        raise ConfigError(f"invalid --output {path}: {path} is a folder")
+    if not path.parent.is_dir():
+        raise ConfigError(f"invalid --output {path}: folder {path.parent} not found")
+
+
 def run_simulate(args: argparse.Namespace) -> int:
     from ..reports.table import pool_table, summary_table, worker_table
     from ..simulation import Simulation
 
+    if args.output:
+        _check_output_path(Path(args.output))
     scenario = scenario_from_args(args)
     sim = Simulation(scenario)
     if args.explain_memory and not args.quiet:
@@ -274,7 +285,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     if args.output:
-        result.write_json(args.output, include_requests=args.include_requests)
+        try:
+            result.write_json(args.output, include_requests=args.include_requests)
+        except OSError as exc:
+            raise ConfigError(f"invalid --output {args.output}: {exc.strerror}") from None
     if not args.quiet:
         print(summary_table(result.summary, result.config))
         if len(result.summary["pools"]) > 1:
