@@ -36,11 +36,24 @@ class SimulationResult:
     def to_dict(self, include_requests: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"summary": self.summary, "config": self.config, "timeseries": self.timeseries}
         if include_requests:
-            out["requests"] = {k: v.tolist() for k, v in self.requests.items()}
+            out["requests"] = {k: _json_column(k, v) for k, v in self.requests.items()}
         return out
 
     def write_json(self, path: str | Path, include_requests: bool = False) -> None:
         Path(path).write_text(json.dumps(self.to_dict(include_requests), indent=2, default=_json_default))
+
+
+INTEGER_COLUMNS = frozenset({"rid", "input_len", "output_len", "cached_tokens", "worker_id", "retractions",
+                             "prefill_worker_id"})
+"""Per-request columns that count things; the collector stores every column as floats."""
+
+
+def _json_column(name: str, values: np.ndarray) -> list[Any]:
+    """A per-request column for JSON: counts as ints, and null where a value is undefined (NaN),
+    such as the TPOT of a single-token request."""
+    if name in INTEGER_COLUMNS:
+        return values.astype(np.int64).tolist()
+    return [None if v != v else v for v in values.tolist()]
 
 
 def _json_default(value: Any) -> Any:

@@ -38,3 +38,25 @@ def test_simulate_rejects_a_wrong_argument_type():
 
     with pytest.raises(TypeError, match="simulate.. expects a Scenario, a dict of its fields or a YAML path, got int"):
         simulate(5)
+
+
+def test_per_request_json_is_strict_json(tmp_path):
+    # Single-token requests have no TPOT; --include-requests wrote it as NaN, which strict JSON
+    # parsers reject, and every column (ids, token counts) as floats.
+    import json
+
+    from sglsim.cli.main import main
+
+    out = tmp_path / "o.json"
+    assert main(["simulate", "--input-len", "10", "--output-len", "1", "--num-requests", "2",
+                 "--include-requests", "--output", str(out), "--no-progress", "--quiet"]) == 0
+
+    def reject_constant(name):
+        raise AssertionError(f"{name} in JSON output")
+
+    records = json.loads(out.read_text(), parse_constant=reject_constant)["requests"]
+    assert records["tpot_s"] == [None, None]
+    assert records["rid"] == [0, 1]
+    assert records["input_len"] == [10, 10]
+    assert records["output_len"] == [1, 1]
+    assert records["worker_id"] == [0, 0]
