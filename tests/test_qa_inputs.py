@@ -227,3 +227,21 @@ def test_output_path_checked_before_the_run(capsys, tmp_path, target, reason):
     line = cli_error(capsys, "--num-requests", "2", "--input-len", "5", "--output-len", "2", "--output", str(path))
     detail = reason.format(parent=path.parent, path=path)
     assert line == f"sglsim: error: invalid --output {path}: {detail}"
+
+
+def test_out_of_memory_is_one_line():
+    # A billion requests need 7.45 GiB per length array; numpy's MemoryError came with a traceback.
+    import resource
+    import subprocess
+    import sys
+
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    proc = subprocess.run([sys.executable, "-m", "sglsim.cli.main", "simulate", "--no-progress",
+                           "--num-requests", "1000000000", "--input-len", "10", "--output-len", "2",
+                           "--rate", "1"], capture_output=True, text=True, preexec_fn=limit_memory)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("sglsim: error: out of memory (")
+    assert proc.stderr.endswith("); simulate fewer requests (--num-requests) or a shorter trace\n")
+    assert proc.stderr.count("\n") == 1

@@ -71,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         sys.stderr.write(f"sglsim: error: {err}\n")
         return 2
+    except MemoryError as err:
+        sys.stderr.write(f"sglsim: error: out of memory ({err}); simulate fewer requests (--num-requests) "
+                         "or a shorter trace\n")
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write("sglsim: interrupted\n")
         return 130
