@@ -81,6 +81,15 @@ def test_efficiency_override_within_range_is_used(tmp_path):
     (["--concurrency", "4", "--rate", "3", "--input-len", "10", "--output-len", "2"],
      "conflicting workload.rate and workload.concurrency in command line: a closed loop sends each "
      "client's next request when its last one finishes"),
+    (["--trace", "TRACE", "--rate", "5", "--time-scale", "2"],
+     "conflicting workload.time_scale and workload.rate in command line: time_scale stretches a trace's "
+     "own timestamps"),
+    (["--input-len", "10", "--output-len", "2", "--rate", "5", "--time-scale", "2"],
+     "invalid workload.time_scale 2.0 in command line: time_scale stretches a trace's own timestamps"),
+    (["--input-len", "10", "--output-len", "2", "--rate", "5", "--cv", "3"],
+     "conflicting workload.cv and workload.arrival 'poisson' in command line: cv shapes gamma arrivals"),
+    (["--input-len", "10", "--output-len", "2", "--arrival", "gamma"],
+     "invalid workload.arrival 'gamma' in command line: an arrival process needs a rate"),
 ])
 def test_conflicting_workload_options(capsys, tmp_path, args, fragment):
     trace = tmp_path / "t.jsonl"

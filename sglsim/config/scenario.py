@@ -287,6 +287,26 @@ def _check_workload(wl: WorkloadConfig, source: str) -> None:
     if wl.concurrency is not None and wl.rate is not None:
         raise ConfigError(f"conflicting workload.rate and workload.concurrency in {source}: a closed loop sends "
                           "each client's next request when its last one finishes; drop one of them")
+    _check_arrival_knobs(wl, source)
+
+
+def _check_arrival_knobs(wl: WorkloadConfig, source: str) -> None:
+    """Reject time_scale, arrival and cv settings that the chosen arrivals would ignore."""
+    stretch = "time_scale stretches a trace's own timestamps"
+    if wl.time_scale != 1.0:
+        if wl.trace is None:
+            raise ConfigError(f"invalid workload.time_scale {wl.time_scale} in {source}: {stretch}; "
+                              "it needs a trace")
+        for other in ("rate", "concurrency"):
+            if getattr(wl, other) is not None:
+                raise ConfigError(f"conflicting workload.time_scale and workload.{other} in {source}: "
+                                  f"{stretch}; drop one of them")
+    if wl.arrival != "poisson" and wl.rate is None:
+        raise ConfigError(f"invalid workload.arrival {wl.arrival!r} in {source}: an arrival process needs a rate "
+                          "(--rate)")
+    if wl.cv != 1.0 and wl.arrival != "gamma":
+        raise ConfigError(f"conflicting workload.cv and workload.arrival {wl.arrival!r} in {source}: cv shapes "
+                          "gamma arrivals; set arrival gamma or drop cv")
 
 
 def load_scenario(path: str | Path) -> Scenario:
