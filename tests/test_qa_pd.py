@@ -18,3 +18,17 @@ def test_prefill_server_admits_again_after_its_cap_filled_a_batch():
     # Two prompts per prefill step at most: 20 requests need at least 10 steps.
     assert prefill[0]["prefill_steps"] >= 10
 
+
+def test_prefill_server_waits_for_transfers_to_free_kv():
+    # A 1000-token prefill pool fits one 600-token prompt at a time. After the first prefill its KV
+    # stays locked until the transfer to the decode server completes, so the server has queued
+    # work, nothing running and must wait; that wait raised "went idle with requests waiting".
+    _, res = run(cluster={"prefill": {"workers": 1, "server": {"kv_pool_tokens": 1000}},
+                          "decode": {"workers": 1}},
+                 workload={"num_requests": 3, "input_len": 600, "output_len": 20})
+    assert res.summary["num_completed"] == 3
+    prefill = [w for w in res.summary["workers"] if w["pool"] == "prefill"][0]
+    # One prompt per prefill step, each after the previous transfer freed its KV.
+    assert prefill["prefill_steps"] == 3
+    ttft = sorted(res.requests["ttft_s"].tolist())
+    assert ttft[0] < ttft[1] < ttft[2]
