@@ -49,8 +49,9 @@ INTEGER_COLUMNS = frozenset({"rid", "input_len", "output_len", "cached_tokens", 
 
 
 def _json_column(name: str, values: np.ndarray) -> list[Any]:
-    """A per-request column for JSON: counts as ints, and null where a value is undefined (NaN),
-    such as the TPOT of a single-token request."""
+    """Convert a per-request column for JSON: counts to ints, undefined values (NaN) to null.
+
+    TPOT is undefined for a single-token request."""
     if name in INTEGER_COLUMNS:
         return values.astype(np.int64).tolist()
     return [None if v != v else v for v in values.tolist()]

@@ -13,15 +13,17 @@ def cli_error(capsys, *args: str) -> str:
     err = capsys.readouterr().err
     assert code == 2, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("sglsim: error: "), err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("sglsim: error: "), err
     return lines[0]
 
 
 @pytest.mark.parametrize("flag,field", [("--seed", "workload.seed"), ("--router-seed", "cluster.seed")])
 def test_negative_seed_is_a_config_error(capsys, flag, field):
-    # numpy refuses negative seeds; the scenario must say so before numpy raises.
+    # numpy rejects negative seeds, so the scenario must reject them before numpy raises.
     line = cli_error(capsys, flag, "-1", "--num-requests", "3", "--input-len", "10", "--output-len", "2")
-    assert f"invalid {field} -1" in line and "greater than or equal to 0" in line
+    assert f"invalid {field} -1" in line
+    assert "greater than or equal to 0" in line
 
 
 @pytest.mark.parametrize("flag,field", [("--rate", "workload.rate"), ("--time-scale", "workload.time_scale"),
@@ -30,7 +32,8 @@ def test_negative_seed_is_a_config_error(capsys, flag, field):
 def test_infinite_numbers_are_config_errors(capsys, flag, field):
     # An infinite rate put every request at t = 0 without a word; others crashed later.
     line = cli_error(capsys, flag, "inf", "--num-requests", "3", "--input-len", "10", "--output-len", "2")
-    assert f"invalid {field} inf" in line and "finite" in line
+    assert f"invalid {field} inf" in line
+    assert "finite" in line
 
 
 def test_infinite_think_time_in_a_scenario_file(capsys, tmp_path):
@@ -99,7 +102,7 @@ def test_conflicting_workload_options(capsys, tmp_path, args, fragment):
 
 
 def test_unknown_flag_points_to_the_subcommand_help(capsys):
-    # argparse reports unknown flags from the top-level parser, whose error said
+    # argparse reports unknown flags from the top-level parser, whose hint read
     # "(see sglsim sglsim --help)".
     with pytest.raises(SystemExit) as exc:
         main(["simulate", "--bogus-flag"])
@@ -189,7 +192,7 @@ def test_output_piped_into_head_exits_quietly():
      "invalid page_size 64: SGLang needs chunked_prefill_size 100 to be a multiple of it"),
     # SGLang rounds the KV pool down to whole pages and stops when none is left.
     (["--page-size", "1000000", "--chunked-prefill-size", "-1"],
-     "invalid page_size 1000000: the KV pool of 327,044 tokens holds no whole page"),
+     "invalid page_size 1000000: the KV pool of 327,044 tokens contains no whole page"),
 ])
 def test_page_size_rules(capsys, args, fragment):
     line = cli_error(capsys, *args, "--input-len", "200", "--output-len", "20", "--num-requests", "5")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .helpers import run
 
 
-def test_prefill_server_admits_again_after_its_cap_filled_a_batch():
+def test_prefill_cap_clears_between_batches():
     # max_running_requests 2: the first prefill batch admitted two requests and set batch_is_full.
     # A prefill server has no running batch to shrink, so the flag never cleared and the server
     # went idle with 18 requests waiting (RuntimeError). SGLang's prefill event loop resets the
@@ -19,10 +19,10 @@ def test_prefill_server_admits_again_after_its_cap_filled_a_batch():
     assert prefill[0]["prefill_steps"] >= 10
 
 
-def test_prefill_server_waits_for_transfers_to_free_kv():
+def test_prefill_waits_for_transfers():
     # A 1000-token prefill pool fits one 600-token prompt at a time. After the first prefill its KV
-    # stays locked until the transfer to the decode server completes, so the server has queued
-    # work, nothing running and must wait; that wait raised "went idle with requests waiting".
+    # stays locked until the transfer to the decode server completes. So the server has queued
+    # work and nothing running, and must wait. That wait raised "went idle with requests waiting".
     _, res = run(cluster={"prefill": {"workers": 1, "server": {"kv_pool_tokens": 1000}},
                           "decode": {"workers": 1}},
                  workload={"num_requests": 3, "input_len": 600, "output_len": 20})

@@ -15,7 +15,7 @@ def test_sessions_send_exactly_num_requests():
 
 def test_num_requests_alone_keeps_the_demo_workload(tmp_path):
     # `--num-requests 40` replaced the demo's chat sessions with 40 requests of 1024/256 tokens
-    # all sent at t = 0, although the help says only a workload flag drops the demo.
+    # all sent at t = 0, although the docstring of default_scenario names only workload flags.
     import json
 
     from sglsim.cli.main import main

@@ -295,7 +295,7 @@ def plan_memory(model: ModelSpec, gpu: GPUSpec, parallel: ParallelConfig | int, 
     if kv_pool_tokens is not None:
         tokens = kv_pool_tokens
     if tokens // page_size == 0:
-        raise ConfigError(f"invalid page_size {page_size}: the KV pool of {tokens:,} tokens holds no whole page; "
+        raise ConfigError(f"invalid page_size {page_size}: the KV pool of {tokens:,} tokens contains no whole page; "
                           "use a smaller page or a larger KV pool")
     tokens = tokens // page_size * page_size  # SGLang keeps whole pages only
     if par.dp_attention and chunk is not None:
