@@ -257,3 +257,14 @@ def test_out_of_memory_is_one_line():
     assert proc.stderr.startswith("sglsim: error: out of memory (")
     assert proc.stderr.endswith("); simulate fewer requests (--num-requests) or a shorter trace\n")
     assert proc.stderr.count("\n") == 1
+
+
+def test_context_length_above_the_model_is_rejected(capsys):
+    # SGLang's model config raises when --context-length exceeds the model's own window (unless
+    # SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN is set); sglsim ran a 500,000-token prompt on
+    # Llama-3.1-8B, whose window is 131,072 tokens.
+    line = cli_error(capsys, "--context-length", "1000000", "--input-len", "500", "--output-len", "2",
+                     "--num-requests", "2")
+    assert line == ("sglsim: error: invalid context_length 1000000: llama-3.1-8b has a context window of "
+                    "131072 tokens; SGLang rejects a longer one unless SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN "
+                    "is set, so give a model config with a larger max_position_embeddings instead")

@@ -300,6 +300,11 @@ def plan_memory(model: ModelSpec, gpu: GPUSpec, parallel: ParallelConfig | int, 
     tokens = tokens // page_size * page_size  # SGLang keeps whole pages only
     if par.dp_attention and chunk is not None:
         chunk = max(chunk // par.dp, 1)
+    if context_length is not None and context_length > model.max_context_len:
+        raise ConfigError(
+            f"invalid context_length {context_length}: {model.name} has a context window of {model.max_context_len} "
+            "tokens; SGLang rejects a longer one unless SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN is set, so give "
+            "a model config with a larger max_position_embeddings instead")
     context = context_length or model.max_context_len
     running = _max_running_requests(par, tokens, context, max_running_requests)
     conservativeness = schedule_conservativeness * (DP_ATTENTION_CONSERVATIVENESS if par.dp_attention else 1.0)
