@@ -85,3 +85,16 @@ def test_azure_stamps_ignore_time_zone(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.mark.parametrize("name,text", [
+    ("v.csv", "num_prefill_tokens,num_decode_tokens\n100,10\n100,10,5,6\n"),
+    ("a.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n"
+              "2023-11-16 18:15:47.6805900,374,44,9\n"),
+])
+def test_csv_row_with_extra_columns_is_malformed(tmp_path, name, text):
+    # Rows shorter than the header were rejected, but longer ones were read and the extra values
+    # dropped without a word.
+    path = write(tmp_path, name, text)
+    with pytest.raises(ConfigError, match=r"malformed trace line 3 .*expected \d columns, found \d"):
+        load_trace(path)

@@ -172,7 +172,7 @@ def _read_azure(path: Path) -> Trace:
     for line_no, row in enumerate(reader, 2):
         if not row or not "".join(row).strip():
             continue
-        if len(row) < len(header):
+        if len(row) != len(header):
             raise _bad(path, line_no, f"expected {len(header)} columns, found {len(row)}")
         try:
             stamp = datetime.fromisoformat(row[t_col].strip()[:26])
@@ -197,7 +197,7 @@ def _read_vidur(path: Path) -> Trace:
     for line_no, row in enumerate(reader, 2):
         if not row or not "".join(row).strip():
             continue
-        if len(row) < len(header):
+        if len(row) != len(header):
             raise _bad(path, line_no, f"expected {len(header)} columns, found {len(row)}")
         inputs.append(_positive_int(row[in_col].strip(), path, line_no, "num_prefill_tokens"))
         outputs.append(_positive_int(row[out_col].strip(), path, line_no, "num_decode_tokens"))
