@@ -89,7 +89,8 @@ WORKLOAD_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--trace-format", "workload.trace_format", str, "auto (default), mooncake, azure or vidur"),
     ("--trace-sampling", "workload.trace_sampling", str, "in_order (default), shuffle or with_replacement"),
     ("--num-requests", "workload.num_requests", int, "requests to send (with a trace: the first N)"),
-    ("--rate", "workload.rate", float, "arrival rate, requests/s (with a trace: replaces its timestamps)"),
+    ("--rate", "workload.rate", float, "arrival rate, requests/s (with a trace: replaces its timestamps; "
+                                       "unset, synthetic requests all arrive at t = 0)"),
     ("--arrival", "workload.arrival", str, "arrival process with --rate: poisson (default), gamma or constant"),
     ("--cv", "workload.cv", float, "coefficient of variation of gamma inter-arrival gaps"),
     ("--time-scale", "workload.time_scale", float, "multiply the trace's timestamps by this factor"),
