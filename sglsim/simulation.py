@@ -33,6 +33,8 @@ class SimulationResult:
     timeseries: dict[str, dict[str, list[float]]]
     config: dict[str, Any]
     servers: list[ServerSpec] = field(default_factory=list, repr=False)
+    trace: Any = field(default=None, repr=False)
+    """The recorded schedule (`sglsim.symbolic.recorder.TraceRecord`) when run with `record=True`, else None."""
 
     def to_dict(self, include_requests: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"summary": self.summary, "config": self.config, "timeseries": self.timeseries}
@@ -58,6 +60,7 @@ class _Observer:
     def __init__(self, sim: "Simulation") -> None:
         self.sim = sim
         self.metrics = sim.metrics
+        self.recorder = sim.recorder
 
     def on_first_token(self, req: Request, now: float) -> None:
         self.metrics.on_first_token(req, now)
@@ -72,9 +75,13 @@ class _Observer:
 
     def on_extend_step(self, worker, batch, start: float, duration: float) -> None:
         self.metrics.on_extend_step(worker, batch, start, duration)
+        if self.recorder is not None:
+            self.recorder.on_extend_step(worker, batch, start, duration)
 
     def on_decode_span(self, worker, span, steps, batch_size, start, fresh_token_times) -> None:
         self.metrics.on_decode_span(worker, span, steps, batch_size, start, fresh_token_times)
+        if self.recorder is not None:
+            self.recorder.on_decode_span(worker, span, steps, batch_size, start, fresh_token_times)
 
     def on_retract(self, worker, reqs, now: float) -> None:
         self.metrics.on_retract(worker, reqs, now)
@@ -89,11 +96,21 @@ class _Observer:
 
 
 class Simulation:
-    """One run of a scenario. Build it, call `run()`, read the result."""
+    """One run of a scenario. Build it, call `run()`, read the result.
 
-    def __init__(self, scenario: Scenario, progress: ProgressFn | None = None) -> None:
+    With `record=True` the result's `trace` holds every step grouped by the
+    law's branch choices, which `sglsim.symbolic.trace_expressions` turns
+    into SymPy metrics; recording costs nothing when off.
+    """
+
+    def __init__(self, scenario: Scenario, progress: ProgressFn | None = None, record: bool = False) -> None:
         self.scenario = scenario
         self.progress = progress
+        self.recorder = None
+        if record:
+            from .symbolic.recorder import TraceRecorder
+
+            self.recorder = TraceRecorder()
         efficiency = build_efficiency(scenario.efficiency)
         self.server = build_server_spec(scenario.model, scenario.gpu, scenario.server, efficiency)
         self.engine = EventQueue()
@@ -153,7 +170,8 @@ class Simulation:
         summary["num_events"] = self.engine.num_events
         config = {"scenario": self.scenario.model_dump(), "server": self.server.resolved(),
                   "num_gpus": self.server.num_gpus * len(self.workers)}
-        return SimulationResult(summary, requests, self._timeseries(), config, [self.server])
+        trace = self.recorder.finish() if self.recorder is not None else None
+        return SimulationResult(summary, requests, self._timeseries(), config, [self.server], trace)
 
     def _timeseries(self) -> dict[str, dict[str, list[float]]]:
         out = {}
@@ -164,12 +182,16 @@ class Simulation:
         return out
 
 
-def simulate(scenario: Scenario | dict[str, Any] | str | Path, progress: ProgressFn | None = None) -> SimulationResult:
-    """Run one scenario (a `Scenario`, a dict of its fields, or a YAML path) to completion."""
+def simulate(scenario: Scenario | dict[str, Any] | str | Path, progress: ProgressFn | None = None,
+             record: bool = False) -> SimulationResult:
+    """Run one scenario (a `Scenario`, a dict of its fields, or a YAML path) to completion.
+
+    `record=True` keeps the schedule for trace expressions (see `Simulation`).
+    """
     from .config.scenario import load_scenario, validate_scenario
 
     if isinstance(scenario, (str, Path)):
         scenario = load_scenario(scenario)
     elif isinstance(scenario, dict):
         scenario = validate_scenario(scenario)
-    return Simulation(scenario, progress).run()
+    return Simulation(scenario, progress, record).run()

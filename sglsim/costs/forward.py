@@ -64,7 +64,10 @@ def attention_projection_time(ops: Any, tokens: Num, steps: Num, c: LawContext) 
 
 
 def _nonzero(value: Num) -> bool:
-    return not (isinstance(value, (int, float)) and value == 0)
+    """False for a zero in either algebra (SymPy's L - L is zero too): the feature is absent."""
+    if isinstance(value, (int, float)):
+        return value != 0
+    return getattr(value, "is_zero", None) is not True
 
 
 def dense_mlp_time(ops: Any, tokens: Num, steps: Num, c: LawContext) -> Num:

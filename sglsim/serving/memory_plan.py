@@ -118,6 +118,27 @@ def resolve_kv_dtype(kv_cache_dtype: str) -> str:
     return "fp8" if kv_cache_dtype.startswith("fp8") else "bf16"
 
 
+def reserve_memory_mb(gpu: GPUSpec, chunk: int | None, max_prefill_tokens: int, cuda_graph_max_bs: int,
+                      tp: int) -> float:
+    """Memory SGLang keeps outside the static pool (activations, graphs), MB.
+
+    512 + 1.5 x max(chunk, 2048) + 2 x cuda_graph_max_bs + tp / 8 x 1024,
+    and at least 10 GB on GPUs above 60 GB; without chunking the prefill
+    token budget takes the chunk's place.
+    """
+    tokens = chunk if chunk is not None else max_prefill_tokens
+    reserve_mb = 512 + 1.5 * max(tokens, 2048) + 2 * cuda_graph_max_bs + tp / 8 * 1024
+    if gpu.mem_capacity_bytes / MB > 60 * 1024:
+        reserve_mb = max(reserve_mb, 10 * 1024)
+    return reserve_mb
+
+
+def default_mem_fraction_static(gpu: GPUSpec, reserve_mb: float) -> float:
+    """SGLang's default mem_fraction_static: (memory - reserve) / memory, rounded to 3 decimals."""
+    mem_mb = gpu.mem_capacity_bytes / MB
+    return round((mem_mb - reserve_mb) / mem_mb, 3)
+
+
 def plan_memory(model: ModelSpec, gpu: GPUSpec, tp: int, *, chunked_prefill_size: int | None = None,
                 max_prefill_tokens: int = 16384, cuda_graph_max_bs: int | None = None,
                 mem_fraction_static: float | None = None, max_total_tokens: int | None = None,
@@ -130,11 +151,8 @@ def plan_memory(model: ModelSpec, gpu: GPUSpec, tp: int, *, chunked_prefill_size
     else:
         chunk = None if chunked_prefill_size == -1 else chunked_prefill_size
     graph = cuda_graph_max_bs if cuda_graph_max_bs is not None else (graph_bs_tp4 if tp >= 4 else graph_bs)
-    mem_mb = gpu.mem_capacity_bytes / MB
-    reserve_mb = 512 + 1.5 * max(chunk if chunk is not None else max_prefill_tokens, 2048) + 2 * graph + tp / 8 * 1024
-    if mem_mb > 60 * 1024:
-        reserve_mb = max(reserve_mb, 10 * 1024)
-    fraction = mem_fraction_static if mem_fraction_static is not None else round((mem_mb - reserve_mb) / mem_mb, 3)
+    reserve_mb = reserve_memory_mb(gpu, chunk, max_prefill_tokens, graph, tp)
+    fraction = mem_fraction_static if mem_fraction_static is not None else default_mem_fraction_static(gpu, reserve_mb)
     weights = weight_bytes_per_gpu(model, tp)
     kv_dtype = resolve_kv_dtype(kv_cache_dtype)
     kv_per_token = kv_bytes_per_token_per_gpu(model, tp, kv_dtype)

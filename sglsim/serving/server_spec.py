@@ -96,12 +96,18 @@ def build_server_spec(model_name: str, gpu_name: str, args: Any, efficiency: Eff
         disable_radix_cache=args.disable_radix_cache,
         context_len=memory.context_len,
     )
-    law = LawContext(
+    law = build_law_context(model, gpu, args, efficiency, memory.cuda_graph_max_bs)
+    return ServerSpec(model, gpu, args, memory, scheduler, law)
+
+
+def build_law_context(model: ModelSpec, gpu: GPUSpec, args: Any, efficiency: Efficiency,
+                      cuda_graph_max_bs: int) -> LawContext:
+    """The step law's parameters of one server (no memory check: the caller plans memory)."""
+    return LawContext(
         model=ModelParams.from_spec(model, resolve_kv_dtype(args.kv_cache_dtype)),
         par=ParallelParams(tp=args.tp),
         hw=HardwareParams.from_gpu(gpu, model.weight_dtype),
         eff=efficiency,
-        rt=RuntimeParams(cuda_graph_max_bs=memory.cuda_graph_max_bs, cuda_graph=not args.disable_cuda_graph,
+        rt=RuntimeParams(cuda_graph_max_bs=cuda_graph_max_bs, cuda_graph=not args.disable_cuda_graph,
                          overlap=not args.disable_overlap_schedule),
     )
-    return ServerSpec(model, gpu, args, memory, scheduler, law)
