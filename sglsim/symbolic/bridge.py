@@ -10,6 +10,7 @@ derivatives and elasticities at a point. Exports: plain text, LaTeX, JSON
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -98,22 +99,38 @@ class CompiledExpression:
         return self(*[by_name[n] for n in self.names])
 
 
+@functools.lru_cache(maxsize=256)
+def _lambdify(expr: Expr, args: tuple[Symbol, ...]) -> Callable[..., Any]:
+    # A pure memo: the same expression and arguments always give the same function,
+    # and lambdifying a steady-state metric takes about a second.
+    return sympy.lambdify(args, expr, modules="numpy", cse=True)
+
+
 def compile_expression(expr: Expr, symbols: Iterable[Symbol] | None = None,
                        bind_values: Mapping[Symbol, Any] | None = None) -> CompiledExpression:
     """Lambdify `expr` once (NumPy, with common subexpressions) over `symbols`.
 
-    `bind_values` are substituted first; every other free symbol must be in
-    `symbols` (default: all remaining free symbols, sorted by name).
+    `bind_values` become constant arguments of the NumPy function (IEEE
+    arithmetic: a division by zero gives inf, as a metric past capacity
+    should). Every other free symbol must be in `symbols` (default: all of
+    them, sorted by name).
     """
     expr = closed_form(sympy.sympify(expr))
-    if bind_values:
-        expr = bind(expr, bind_values)
+    bound = dict(bind_values or {})
     free = sorted(expr.free_symbols, key=lambda s: s.name)
-    symbols = list(symbols) if symbols is not None else free
-    unbound = [s.name for s in free if s not in symbols]
+    symbols = list(symbols) if symbols is not None else [s for s in free if s not in bound]
+    unbound = [s.name for s in free if s not in symbols and s not in bound]
     if unbound:
         raise ConfigError(f"invalid expression to compile: symbols {unbound} are neither bound nor arguments")
-    function = sympy.lambdify(symbols, expr, modules="numpy", cse=True)
+    constant_symbols = tuple(s for s in free if s not in symbols)
+    constants = tuple(float(bound[s]) for s in constant_symbols)
+    function = _lambdify(expr, (*symbols, *constant_symbols))
+    if constants:
+        raw = function
+
+        def function(*args: Any) -> Any:
+            return raw(*args, *constants)
+
     return CompiledExpression(expr, symbols, function)
 
 
@@ -141,11 +158,11 @@ def sensitivities(expr: Expr, point: Mapping[Symbol, Any], symbols: Iterable[Sym
     missing = [s.name for s in free if s not in point]
     if missing:
         raise ConfigError(f"invalid point for sensitivities: no value for {missing}")
-    # Hold every ceiling at its value at the point: a step of the ceiling is not a slope.
+    # Hold every ceiling at its value at the point: a step of the ceiling is not a slope,
+    # so a symbol that only appears inside ceilings gets derivative 0.
     expr = bind(expr, {c: bind(c, point) for c in expr.atoms(sympy.ceiling)})
-    free = sorted(expr.free_symbols, key=lambda s: s.name)
     wanted = [s for s in (symbols if symbols is not None else free)
-              if s in expr.free_symbols and math.isfinite(float(point[s]))]
+              if s in free and math.isfinite(float(point[s]))]
     base = np.array([float(point[s]) for s in free])
     compiled = compile_expression(expr, free)
     value = float(compiled(*base))
@@ -213,8 +230,9 @@ def to_python(expr: Expr, name: str = "metric", symbols: Iterable[Symbol] | None
     args = list(symbols) if symbols is not None else sorted(expr.free_symbols, key=lambda s: s.name)
     printer = NumPyPrinter({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})
     replacements, reduced = sympy.cse(expr)
-    lines = ["import numpy", "", "", f"def {name}({', '.join(s.name for s in args)}):"]
-    for sub, sub_expr in replacements:
-        lines.append(f"    {sub} = {printer.doprint(sub_expr)}")
-    lines.append(f"    return {printer.doprint(reduced[0])}")
-    return "\n".join(lines) + "\n"
+    body = [f"    {sub} = {printer.doprint(sub_expr)}" for sub, sub_expr in replacements]
+    body.append(f"    return {printer.doprint(reduced[0])}")
+    modules = sorted({"numpy", *printer.module_imports})
+    header = [f"import {module}" for module in modules]
+    signature = f"def {name}({', '.join(s.name for s in args)}):"
+    return "\n".join([*header, "", "", signature, *body]) + "\n"

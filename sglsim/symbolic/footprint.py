@@ -73,9 +73,12 @@ def reserve_bytes(symbols: ConfigSymbols, tp: Expr) -> Expr:
 
 
 def kv_pool_tokens(symbols: ConfigSymbols, model: ModelSpec, tp: Expr) -> Expr:
-    """KV-pool size of one server in tokens: min(C_kv, (f_mem x M_gpu - weights per GPU) / KV bytes per token per GPU)."""
+    """KV-pool size of one server in tokens: min(C_kv, (f_mem x M_gpu - weights per GPU) / KV bytes per token per GPU).
+
+    Zero when the weights do not fit: such a server can run no request.
+    """
     s = symbols
-    budget = s.mem_fraction_static * s.gpu_mem_cap - weight_bytes_per_gpu(symbols, model, tp)
+    budget = sympy.Max(s.mem_fraction_static * s.gpu_mem_cap - weight_bytes_per_gpu(symbols, model, tp), 0)
     return sympy.Min(s.cache_capacity, budget / kv_bytes_per_token_per_gpu(symbols, model, tp))
 
 

@@ -5,11 +5,13 @@ The steady-state model sees the workload only through a few averages.
 
 - n_in_avg, n_out_avg: mean prompt and output lengths, tokens;
 - pi_hit: share of requests whose first admission matched a cached prefix;
-- prefix_match: cached tokens over prompt tokens among those requests, so
-  that n_in_avg x pi_hit x prefix_match is the mean cached prompt length
-  (0 when nothing hit);
+- prefix_match: mean cached tokens of a hitting request over n_in_avg, so
+  that n_in_avg x pi_hit x prefix_match is the mean cached prompt length and
+  pi_hit x prefix_match the token hit rate the summary reports (0 when
+  nothing hit; above 1 only if hitting prompts are longer than average);
 - scv_in: squared coefficient of variation of the uncached prompt tokens
   (the prefill service-time variability of the queueing term);
+- scv_out: the same for output lengths (how long a decode slot is held);
 - lambda_req: arrivals per second between the first and the last arrival
   (infinite when every request arrives at once).
 """
@@ -35,6 +37,7 @@ class FrozenParams:
     avg_output_len: float
     avg_prefix_match: float
     prompt_len_scv: float
+    output_len_scv: float
     arrival_rate: float
     num_requests: int
 
@@ -62,13 +65,15 @@ def freeze(result: Any) -> FrozenParams:
     cached = req["cached_tokens"].astype(float)
     hit = cached > 0
     pi_hit = float(hit.mean())
-    prefix_match = float(cached[hit].sum() / input_len[hit].sum()) if hit.any() else 0.0
+    prefix_match = float(cached.sum() / input_len.sum()) / pi_hit if hit.any() else 0.0
     uncached = input_len - cached
     mean_uncached = float(uncached.mean())
     scv = float(uncached.var() / mean_uncached**2) if mean_uncached > 0 else 0.0
+    output_len = req["output_len"].astype(float)
+    scv_out = float(output_len.var() / output_len.mean() ** 2)
     arrivals = np.sort(req["arrived_at"])
     span_s = float(arrivals[-1] - arrivals[0])
     rate = (n - 1) / span_s if span_s > 0 else math.inf
     return FrozenParams(cache_hit_rate=pi_hit, avg_prompt_len=float(input_len.mean()),
                         avg_output_len=float(req["output_len"].mean()), avg_prefix_match=prefix_match,
-                        prompt_len_scv=scv, arrival_rate=rate, num_requests=n)
+                        prompt_len_scv=scv, output_len_scv=scv_out, arrival_rate=rate, num_requests=n)

@@ -18,8 +18,11 @@ request under frozen workload parameters (see `frozen.py`):
   all-reduce the cheaper algorithm, launches graph or eager (from the law);
 - disaggregated: request rate = Min(N_p / T_prefill, N_d x B / decode
   time, KV-transfer rate); co-located: N_r x B / (decode time + B x T_prefill);
-- TTFT adds an M/G/1 queueing delay for Poisson arrivals at lambda_req (see
-  `ttft` below); it is infinite when the arrival rate reaches capacity.
+- TTFT adds queueing for Poisson arrivals at lambda_req: waiting for a free
+  decode-batch slot (M/G/c, Sakasegawa's approximation) and for the prefill
+  queue (M/G/1, Pollaczek-Khinchine; co-located servers serve prefill before
+  decode, Cobham's priority formula). Past capacity it is infinite. The
+  arrival process is assumed Poisson whatever the workload's real process.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from ..serving.server_spec import build_law_context, resolve_model
 from .binding import symbolize_law
 from .footprint import (flops_per_token, kv_bytes_per_token_per_gpu, kv_pool_tokens, reserve_bytes,
                         symbolic_model_spec, weight_bytes_per_gpu)
+from .functions import UnitStep
 from .kernels import attention_backend_factor
 from .symbols import ConfigSymbols
 
@@ -96,6 +100,17 @@ def _max(*args: Any) -> Expr:
 
 def _min(*args: Any) -> Expr:
     return sympy.Min(*args, evaluate=False)
+
+
+def mgc_wait(arrival: Expr, service: Expr, servers: Expr, service_scv: Expr) -> Expr:
+    """Mean wait in an M/G/c queue, Sakasegawa's approximation (1977).
+
+    W = rho^(sqrt(2 (c + 1)) - 1) / (c (1 - rho)) x (1 + scv) / 2 x S with
+    rho = lambda S / c. Infinite at rho >= 1 (division by Max(1 - rho, 0)).
+    """
+    rho = arrival * service / servers
+    return (rho ** (sympy.sqrt(2 * (servers + 1)) - 1) / (servers * _max(1 - rho, 0))
+            * (1 + service_scv) / 2 * service)
 
 
 class UnevaluatedMaxOps(SymbolicOps):
@@ -227,20 +242,19 @@ class SymbolicMetricBuilder:
         cycle = parts["decode_loop"] + batch * prefill
         servers = s.num_replicas
         rate = servers * batch / cycle
-        # M/G/1 with non-preemptive priority for prefill (Cobham): W = R / (1 - rho_prefill),
-        # R = mean residual work of the step in service; decode steps are the low class.
+        # Queueing for Poisson arrivals at lambda_req / N_r per server, two waits in series:
+        # 1. a free decode-batch slot: M/G/c with c = B slots held for a request's whole cycle;
+        # 2. the prefill queue, served before decode steps: M/G/1 with non-preemptive priority
+        #    (Cobham), W = R / (1 - rho_prefill), R = mean residual work of the step in service.
         arrival = s.arrival_rate / servers
         rho_prefill = arrival * prefill
         rho_decode = arrival * parts["decode_loop"] / batch
+        slot_wait = mgc_wait(arrival, cycle, batch, s.output_len_scv)
         residual = arrival * prefill**2 * (1 + s.prompt_len_scv) / 2 + rho_decode * parts["decode_step"] / 2
-        # Past capacity (rho_prefill + rho_decode >= 1) the queue grows without bound: dividing by
-        # Max(1 - rho, 0) makes the wait infinite there (a Piecewise would make SymPy fold the
-        # law's own branches into its condition).
-        wait = residual / (1 - rho_prefill) * (1 - rho_prefill - rho_decode) / _max(
-            1 - rho_prefill - rho_decode, 0)
+        priority_wait = residual / _max(1 - rho_prefill, 0)
         parts.update({
             "prefill_time": prefill, "request_rate": rate, "num_gpus": servers * s.tp_size,
-            "ttft": wait + prefill,
+            "ttft": slot_wait + priority_wait + prefill,
             "tpot": cycle / (w["n_out"] - 1),
             "peak_memory": self._server_memory(pool, s.batch_cap_requests * (w["n_in"] + w["n_out"])),
             "bytes_per_request": self._request_bytes(pool, parts, prefill_pool=pool),
@@ -261,11 +275,11 @@ class SymbolicMetricBuilder:
         transfer = s.network_latency + transfer_bytes / s.network_bw
         rate = _min(s.N_p / prefill, s.N_d * parts["batch"] / parts["decode_loop"],
                          s.N_p * s.network_bw / transfer_bytes)
-        # M/G/1 per prefill server (Pollaczek-Khinchine): W = rho S (1 + scv) / (2 (1 - rho)).
+        # Queueing: M/G/1 at each prefill server (Pollaczek-Khinchine), W = rho S (1 + scv) / (2 (1 - rho)),
+        # then a free slot among the N_d x B decode slots (M/G/c), each held for a request's decode loop.
         rho = s.arrival_rate / s.N_p * prefill
-        # Infinite once rho >= 1 (division by Max(1 - rho, 0)); the decode pool is assumed below
-        # saturation, which the throughput constraint checks.
-        wait = rho * prefill * (1 + s.prompt_len_scv) / (2 * _max(1 - rho, 0))
+        prefill_wait = rho * prefill * (1 + s.prompt_len_scv) / (2 * _max(1 - rho, 0))
+        slot_wait = mgc_wait(s.arrival_rate, parts["decode_loop"], s.N_d * parts["batch"], s.output_len_scv)
         if self.symbols.per_pool_tp:
             gpus = s.N_p * s.tp_prefill + s.N_d * s.tp_decode
         else:
@@ -274,7 +288,7 @@ class SymbolicMetricBuilder:
         prefill_peak = self._server_memory(prefill_pool, _max(w["n_in"], budget))
         parts.update({
             "prefill_time": prefill, "kv_transfer_time": transfer, "request_rate": rate, "num_gpus": gpus,
-            "ttft": wait + prefill + transfer,
+            "ttft": prefill_wait + prefill + transfer + slot_wait,
             "tpot": parts["decode_step"],
             "peak_memory": _max(prefill_peak, decode_peak),
             "bytes_per_request": self._request_bytes(decode_pool, parts, prefill_pool=prefill_pool),
@@ -310,8 +324,8 @@ class SymbolicMetricBuilder:
             w["n_new"] * w["n_cached"] + w["n_new"] * (w["n_new"] + 1) / 2 + (w["n_out"] - 1) * w["ctx_mid"])
         request_flops = (flops_per_token(s, model) - lm_head) * (w["n_new"] + w["n_out"] - 1) \
             + lm_head * w["n_out"] + attention_flops
-        # 1 when mean TTFT and TPOT meet their targets (Heaviside(0) counts as met), else 0.
-        meets_slo = sympy.Heaviside(s.ttft_slo - parts["ttft"], 1) * sympy.Heaviside(s.tpot_slo - parts["tpot"], 1)
+        # 1 when mean TTFT and TPOT meet their targets (equality counts as met), else 0.
+        meets_slo = UnitStep(s.ttft_slo - parts["ttft"]) * UnitStep(s.tpot_slo - parts["tpot"])
         served = _min(s.arrival_rate, rate)
         components = {k: v for k, v in parts.items()
                       if k not in ("ttft", "tpot", "peak_memory")}

@@ -114,6 +114,7 @@ class ConfigSymbols:
     avg_output_len: Symbol = Symbol("n_out_avg", **_POS)
     avg_prefix_match: Symbol = Symbol("prefix_match", **_POS)
     prompt_len_scv: Symbol = Symbol("scv_in", **_POS)
+    output_len_scv: Symbol = Symbol("scv_out", **_POS)
     arrival_rate: Symbol = Symbol("lambda_req", **_POS)
 
     per_pool_tp: bool = False
@@ -155,7 +156,7 @@ class ConfigSymbols:
 
     def frozen_params(self) -> list[Symbol]:
         return [self.cache_hit_rate, self.avg_prompt_len, self.avg_output_len, self.avg_prefix_match,
-                self.prompt_len_scv, self.arrival_rate]
+                self.prompt_len_scv, self.output_len_scv, self.arrival_rate]
 
     def hardware_params(self) -> list[Symbol]:
         return [self.gpu_flops, self.gpu_mem_bw, self.gpu_mem_cap, self.nvlink_bw, self.network_bw,
@@ -268,8 +269,9 @@ SYMBOL_UNITS: dict[str, str] = {
     "pi_hit": "share of requests whose prompt hits the prefix cache, fraction",
     "n_in_avg": "mean prompt length, tokens",
     "n_out_avg": "mean output length, tokens",
-    "prefix_match": "token-weighted matched share of a hitting prompt, fraction",
+    "prefix_match": "mean cached tokens of a hitting request over n_in_avg, ratio",
     "scv_in": "squared coefficient of variation of uncached prompt tokens, ratio",
+    "scv_out": "squared coefficient of variation of output lengths, ratio",
     "lambda_req": "request arrival rate of the whole deployment, requests/s",
 }
 for _f in fields(Efficiency):
