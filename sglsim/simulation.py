@@ -16,8 +16,7 @@ from .metrics.collector import MetricsCollector
 from .metrics.summary import summarize
 from .routing.router import make_router
 from .serving.request import Request
-from .serving.server_spec import ServerSpec, build_efficiency, build_server_spec
-from .serving.worker import Worker
+from .serving.server_spec import ServerSpec, build_server_spec, build_servers
 from .workload.builder import build_driver
 
 ProgressFn = Callable[[int, int], None]
@@ -106,21 +105,20 @@ class Simulation:
     def __init__(self, scenario: Scenario, progress: ProgressFn | None = None, record: bool = False) -> None:
         self.scenario = scenario
         self.progress = progress
+        self.server = build_server_spec(scenario.model, scenario.gpu, scenario.server, scenario.efficiency)
         self.recorder = None
         if record:
             from .symbolic.recorder import TraceRecorder
 
-            self.recorder = TraceRecorder()
-        efficiency = build_efficiency(scenario.efficiency)
-        self.server = build_server_spec(scenario.model, scenario.gpu, scenario.server, efficiency)
+            self.recorder = TraceRecorder.for_server(self.server)
         self.engine = EventQueue()
         self.metrics = MetricsCollector()
         self._observer = _Observer(self)
-        cost = self.server.cost_model()
-        self.workers = []
-        for worker_id in range(scenario.cluster.replicas):
-            self.workers.append(Worker(worker_id, self.server.scheduler, cost, self.engine, self._observer))
-            self.metrics.add_worker(worker_id, "default", self.server.scheduler.max_total_tokens)
+        # Routing targets: every server, or every DP rank of the DP-attention servers.
+        self.servers, self.workers = build_servers(self.server, scenario.cluster.replicas, self.engine,
+                                                   self._observer)
+        for worker in self.workers:
+            self.metrics.add_worker(worker.worker_id, worker.pool, worker.scheduler.config.max_total_tokens)
         self.router = make_router(scenario.cluster.router)
         self.driver, self.trace = build_driver(scenario.workload)
         self._check_fixed_lengths()
@@ -169,7 +167,7 @@ class Simulation:
                                f"{summary['num_rejected']} rejected")
         summary["num_events"] = self.engine.num_events
         config = {"scenario": self.scenario.model_dump(), "server": self.server.resolved(),
-                  "num_gpus": self.server.num_gpus * len(self.workers)}
+                  "num_gpus": self.server.num_gpus * self.scenario.cluster.replicas}
         trace = self.recorder.finish() if self.recorder is not None else None
         return SimulationResult(summary, requests, self._timeseries(), config, [self.server], trace)
 

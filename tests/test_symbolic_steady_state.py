@@ -15,6 +15,7 @@ from sglsim.costs.ops import FLOAT_OPS
 from sglsim.hardware.gpus import get_gpu
 from sglsim.hardware.models import get_model
 from sglsim.serving import memory_plan
+from sglsim.serving.parallel import ParallelConfig
 from sglsim.symbolic.bridge import bind, compile_expression
 from sglsim.symbolic.footprint import (kv_bytes_per_token_per_gpu, reserve_bytes, symbolic_model_spec,
                                        weight_bytes_per_gpu)
@@ -84,10 +85,10 @@ def test_step_composition_matches_forward_law(model):
     builder = SymbolicMetricBuilder(S, model=model, deployment="colocated")
     pool = builder.pool("default")
     full = point(model=model, tp_size=2)
-    from sglsim.serving.server_spec import build_server_spec, build_efficiency
+    from sglsim.serving.server_spec import build_server_spec
 
     scenario = validate_scenario({"model": model, "server": {"tp": 2}})
-    cost = build_server_spec(model, "h100", scenario.server, build_efficiency({})).cost_model()
+    cost = build_server_spec(model, "h100", scenario.server).cost_model()
     for shape_sym, shape_num in [
         (pool.cost.decode_shape(37, 37 * 1500), cost.decode_shape(37, 37 * 1500)),
         (pool.cost.extend_shape([(None, 300, 700)]), cost.extend_shape([(None, 300, 700)])),
@@ -161,22 +162,23 @@ def test_colocated_network_is_idle(colocated):
 
 
 @pytest.mark.parametrize("model", ["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "deepseek-v3", "qwen3-235b-a22b"])
-@pytest.mark.parametrize("tp", [1, 4, 8, 16])
-def test_memory_terms_match_memory_plan(model, tp):
+@pytest.mark.parametrize(("tp", "ep"), [(1, 1), (4, 1), (8, 8), (16, 4)])
+def test_memory_terms_match_memory_plan(model, tp, ep):
     spec = get_model(model)
     sym_spec = symbolic_model_spec(S, spec)
-    full = {**S.values(model=model), S.tp_size: tp}
+    full = {**S.values(model=model), S.tp_size: tp, S.ep_size: ep}
+    layout = ParallelConfig(tp=tp, ep=ep if spec.is_moe else 1)
     assert value(weight_bytes_per_gpu(S, sym_spec, S.tp_size), full) == pytest.approx(
-        memory_plan.weight_bytes_per_gpu(spec, tp), rel=1e-12)
+        memory_plan.weight_bytes_per_gpu(spec, layout), rel=1e-12)
     assert value(kv_bytes_per_token_per_gpu(S, sym_spec, S.tp_size), full) == pytest.approx(
-        memory_plan.kv_bytes_per_token_per_gpu(spec, tp, "bf16"), rel=1e-12)
+        memory_plan.kv_bytes_per_token_per_gpu(spec, layout, "bf16"), rel=1e-12)
 
 
 @pytest.mark.parametrize("chunk", [1024, 8192])
 def test_reserve_matches_memory_plan(chunk):
     gpu = get_gpu("h200")
     full = {**S.values(gpu="h200"), S.tp_size: 2, S.chunk_size: chunk}
-    expected = memory_plan.reserve_memory_mb(gpu, chunk, 16384, 256, 2) * memory_plan.MB
+    expected = memory_plan.reserve_mb(gpu, ParallelConfig(tp=2), chunk, 16384, 256) * memory_plan.MB
     assert value(reserve_bytes(S, S.tp_size), full) == pytest.approx(expected, rel=1e-12)
 
 

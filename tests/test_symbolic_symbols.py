@@ -9,7 +9,7 @@ import sympy
 
 from sglsim import ConfigError
 from sglsim.config.scenario import validate_scenario
-from sglsim.costs.efficiency import Efficiency
+from sglsim.costs.efficiency import Efficiency, efficiency_for_gpu
 from sglsim.symbolic.symbols import SYMBOL_UNITS, ConfigSymbols, symbol_unit
 
 # (attribute, symbol name, integer) as users' constraint code expects them; all are positive.
@@ -75,7 +75,9 @@ def test_values_for_llama_70b_on_h100():
     assert values[s.num_experts] == 0 and values[s.top_k_experts] == 0
     assert values[s.sm_version] == 90
     assert math.isinf(values[s.cache_capacity])
-    assert values[s.efficiency["gemm_compute"]] == Efficiency().gemm_compute
+    # Efficiency constants are the GPU's fitted preset.
+    assert values[s.efficiency["gemm_compute"]] == efficiency_for_gpu("h100").gemm_compute
+    assert values[s.efficiency["attn_decode_pad_tokens"]] == efficiency_for_gpu("h100").attn_decode_pad_tokens
 
 
 def test_values_follow_a_scenario():

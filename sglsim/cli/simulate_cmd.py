@@ -11,7 +11,18 @@ from ..errors import ConfigError
 
 # flag -> (scenario path, type, help). Flags are named like SGLang's server arguments.
 SERVER_FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--tp", "server.tp", int, "tensor-parallel size: GPUs per server"),
+    ("--tp", "server.tp", int, "tensor-parallel size: GPUs of one pipeline stage of a server"),
+    ("--dp", "server.dp", int, "data-parallel size: DP-attention ranks with --enable-dp-attention, "
+                               "else copies of the TP group in one server"),
+    ("--ep", "server.ep", int, "expert-parallel size: GPUs the routed experts are split over (divides --tp)"),
+    ("--pp", "server.pp", int, "pipeline-parallel size: stages of layers"),
+    ("--moe-a2a-backend", "server.moe_a2a_backend", str,
+     "MoE token exchange: none (all-reduce, default) or deepep (all-to-all; sets ep to tp)"),
+    ("--deepep-mode", "server.deepep_mode", str, "DeepEP kernels: auto (default), normal or low_latency"),
+    ("--ep-num-redundant-experts", "server.ep_num_redundant_experts", int,
+     "extra expert replicas placed by EPLB (default 0)"),
+    ("--moe-dense-tp-size", "server.moe_dense_tp_size", int,
+     "TP size of the dense MLP layers of an MoE model: only 1 (replicated) is accepted"),
     ("--chunked-prefill-size", "server.chunked_prefill_size", int,
      "max new tokens per prefill chunk (-1 disables chunking; default: SGLang's GPU-memory rule)"),
     ("--max-prefill-tokens", "server.max_prefill_tokens", int, "token budget of one prefill batch (default 16384)"),
@@ -26,14 +37,21 @@ SERVER_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--max-total-tokens", "server.max_total_tokens", int, "upper bound on the KV pool, tokens"),
     ("--kv-pool-tokens", "server.kv_pool_tokens", int, "simulation only: KV pool size in tokens, ignoring memory"),
     ("--context-length", "server.context_length", int, "context window, tokens (default: the model's)"),
-    ("--kv-cache-dtype", "server.kv_cache_dtype", str, "auto, bf16, fp8_e4m3 or fp8_e5m2"),
-    ("--quantization", "server.quantization", str, "weight quantization: fp8, w8a8_fp8, fp4, modelopt_fp4"),
+    ("--kv-cache-dtype", "server.kv_cache_dtype", str, "KV-cache dtype: auto, bf16, fp8_e4m3 or fp8_e5m2"),
+    ("--quantization", "server.quantization", str,
+     "weight quantization: fp8, w8a8_fp8, modelopt_fp8 (FP8) or fp4, modelopt_fp4 (NVFP4)"),
 ]
 SERVER_SWITCHES = [
     ("--enable-mixed-chunk", "server.enable_mixed_chunk", "run decodes in the same batch as a prefill chunk"),
     ("--disable-overlap-schedule", "server.disable_overlap_schedule", "add the scheduler's CPU time to each step"),
     ("--disable-cuda-graph", "server.disable_cuda_graph", "launch every decode kernel eagerly"),
     ("--disable-radix-cache", "server.disable_radix_cache", "turn the prefix cache off"),
+    ("--enable-dp-attention", "server.enable_dp_attention",
+     "run attention per DP rank, each with its own scheduler and KV pool, and the MoE/MLP over all ranks"),
+    ("--enable-two-batch-overlap", "server.enable_two_batch_overlap",
+     "split each batch in two so DeepEP dispatch and combine overlap computation"),
+    ("--enable-eplb", "server.enable_eplb", "rebalance expert placement across EP ranks (EPLB)"),
+    ("--enable-dp-lm-head", "server.enable_dp_lm_head", "run the LM head per DP rank on its own rows"),
 ]
 WORKLOAD_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--trace", "workload.trace", str, "trace file: Mooncake JSONL, Azure CSV or Vidur CSV (detected)"),
@@ -68,7 +86,7 @@ def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
     """Flags shared by commands that build a scenario."""
     group = parser.add_argument_group("model and hardware")
     group.add_argument("--model", help="model preset id or path to a Hugging Face config.json")
-    group.add_argument("--gpu", help="GPU preset: a100, h100, h200, b200, b300, gb200, gb300")
+    group.add_argument("--gpu", help="GPU preset: a100, h100, h200, h800, b200, b300, gb200, gb300")
     group.add_argument("--replicas", type=int, help="number of servers behind the router")
     group.add_argument("--router", help="routing policy: round_robin (default) or shortest_queue")
     server = parser.add_argument_group("SGLang server arguments")
@@ -151,7 +169,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     scenario = scenario_from_args(args)
     sim = Simulation(scenario)
     if args.explain_memory and not args.quiet:
-        print(f"Memory plan of each {sim.server.gpu.name} server (TP {scenario.server.tp}):")
+        print(f"Memory plan of each {sim.server.gpu.name} server ({sim.server.parallel.describe()}):")
         print(sim.server.memory.explain())
         print()
     bar = None

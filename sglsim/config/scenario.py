@@ -23,9 +23,21 @@ class _Strict(BaseModel):
 
 
 class ServerArgs(_Strict):
-    """SGLang server arguments of one server (one TP group)."""
+    """SGLang server arguments of one server."""
 
-    tp: int = Field(1, gt=0, description="Tensor-parallel size (--tp-size); GPUs per server")
+    tp: int = Field(1, gt=0, description="Tensor-parallel size (--tp-size): GPUs of one pipeline stage")
+    dp: int = Field(1, gt=0, description="Data-parallel size (--dp-size): DP-attention ranks, or copies "
+                                         "of the TP group without --enable-dp-attention")
+    ep: int = Field(1, gt=0, description="Expert-parallel size (--ep-size): GPUs the routed experts are split over")
+    pp: int = Field(1, gt=0, description="Pipeline-parallel size (--pp-size): stages of layers")
+    enable_dp_attention: bool = False
+    moe_a2a_backend: Literal["none", "deepep"] = "none"
+    deepep_mode: Literal["auto", "normal", "low_latency"] = "auto"
+    enable_two_batch_overlap: bool = False
+    ep_num_redundant_experts: int = Field(0, ge=0)
+    enable_eplb: bool = False
+    moe_dense_tp_size: Optional[int] = Field(None, gt=0)
+    enable_dp_lm_head: bool = False
     chunked_prefill_size: Optional[int] = Field(
         None, description="Max new tokens of one prefill chunk; None picks SGLang's GPU-memory rule, -1 disables chunking")
     max_prefill_tokens: int = Field(16384, gt=0, description="Token budget of one prefill batch")
@@ -44,7 +56,7 @@ class ServerArgs(_Strict):
         None, gt=0, description="Simulation only: KV-pool size in tokens regardless of GPU memory")
     context_length: Optional[int] = Field(None, gt=0)
     kv_cache_dtype: Literal["auto", "bf16", "fp8_e4m3", "fp8_e5m2"] = "auto"
-    quantization: Optional[Literal["fp8", "w8a8_fp8", "fp4", "modelopt_fp4"]] = None
+    quantization: Optional[Literal["fp8", "w8a8_fp8", "modelopt_fp8", "fp4", "modelopt_fp4"]] = None
 
     @field_validator("chunked_prefill_size")
     @classmethod
@@ -57,7 +69,7 @@ class ServerArgs(_Strict):
 class ClusterConfig(_Strict):
     """How many servers run and how requests reach them."""
 
-    replicas: int = Field(1, gt=0, description="Independent servers of `tp` GPUs each")
+    replicas: int = Field(1, gt=0, description="Independent servers, each with its own tp x pp (x dp) GPUs")
     router: Literal["round_robin", "shortest_queue"] = "round_robin"
 
 

@@ -53,8 +53,8 @@ def gemm_time(ops: Any, tokens: Num, n: Num, k: Num, steps: Num, m: ModelParams,
 
 
 def heads_per_rank(ops: Any, m: ModelParams, par: ParallelParams) -> tuple[Num, Num]:
-    """Query and KV heads on one GPU; KV heads are replicated when kv_heads < TP."""
-    return m.num_heads / par.tp, ops.max(m.num_kv_heads / par.tp, 1)
+    """Query and KV heads on one GPU; KV heads are replicated when kv_heads < attention TP."""
+    return m.num_heads / par.attn_tp, ops.max(m.num_kv_heads / par.attn_tp, 1)
 
 
 def attention_extend_work(ops: Any, m: ModelParams, par: ParallelParams, extend_tokens: Num,
@@ -83,31 +83,43 @@ def attention_decode_work(ops: Any, m: ModelParams, par: ParallelParams, decode_
 
 def mla_extend_work(m: ModelParams, par: ParallelParams, extend_tokens: Num, extend_pairs: Num,
                     extend_kv_tokens: Num) -> Work:
-    """Prefill attention of multi-head latent attention (MLA), heads split by TP.
+    """Prefill attention of multi-head latent attention (MLA), heads split by attention TP.
 
-    Prefill expands the latent into per-head keys and values, so it runs as
-    MHA with qk_dim = nope + rope and v_dim per head; the cache holds the
-    latent (kv_lora_rank + rope) per token.
+    SGLang runs MLA prefill in MHA form (DeepSeek-V2/V3's design for compute-
+    bound prefill): the cached latent of every visible token is expanded by
+    kv_b_proj into per-head keys (nope + rope dims) and values, then causal
+    attention runs with qk_dim = nope + rope and v_dim per head. FLOPs: the
+    attention itself, 2 x heads x (qk_dim + v_dim) per query-key pair, plus
+    expanding the cached prefix tokens (new tokens are expanded by the
+    projection law). Bytes: the latent cache read once, the expanded K and V
+    written and read back, Q in and O out.
     """
-    heads = m.num_heads / par.tp
+    heads = m.num_heads / par.attn_tp
     qk_dim = m.qk_nope_head_dim + m.qk_rope_head_dim
-    flops = 2 * heads * (qk_dim + m.v_head_dim) * extend_pairs
+    kv_dim = heads * (qk_dim + m.v_head_dim)
+    prefix_tokens = extend_kv_tokens - extend_tokens
+    flops = (2 * heads * (qk_dim + m.v_head_dim) * extend_pairs
+             + 2 * prefix_tokens * m.kv_lora_rank * heads * (m.qk_nope_head_dim + m.v_head_dim))
     latent = m.kv_lora_rank + m.qk_rope_head_dim
     bytes_ = (latent * m.kv_bytes * extend_kv_tokens
-              + heads * (qk_dim + m.v_head_dim) * m.act_bytes * extend_tokens)
+              + 2 * kv_dim * m.act_bytes * extend_kv_tokens
+              + kv_dim * m.act_bytes * extend_tokens)
     return flops, bytes_
 
 
 def mla_decode_work(m: ModelParams, par: ParallelParams, decode_seqs: Num, decode_ctx_tokens: Num) -> Work:
     """Absorbed MLA decode: every head attends over the shared latent cache.
 
-    FLOPs per (head, context token): 2 x (kv_lora_rank + rope) for scores and
-    2 x kv_lora_rank for the value sum. Bytes: the latent cache once per sequence.
+    The key projection is absorbed into the query, so each head scores
+    against the latent (kv_lora_rank + rope dims) and sums values in the
+    latent space (kv_lora_rank dims). FLOPs per (head, context token):
+    2 x (kv_lora_rank + rope) + 2 x kv_lora_rank. Bytes: the latent cache
+    once per sequence, plus each head's absorbed query in and latent output out.
     """
-    heads = m.num_heads / par.tp
+    heads = m.num_heads / par.attn_tp
     latent = m.kv_lora_rank + m.qk_rope_head_dim
     flops = 2 * heads * (latent + m.kv_lora_rank) * decode_ctx_tokens
-    bytes_ = latent * m.kv_bytes * decode_ctx_tokens + 2 * heads * latent * m.act_bytes * decode_seqs
+    bytes_ = latent * m.kv_bytes * decode_ctx_tokens + heads * (latent + m.kv_lora_rank) * m.act_bytes * decode_seqs
     return flops, bytes_
 
 
@@ -119,16 +131,31 @@ def expected_experts_touched(ops: Any, num_experts: Num, top_k: Num, tokens: Num
     return num_experts * (1 - (1 - top_k / num_experts) ** tokens)
 
 
-def all_reduce_time(ops: Any, message_bytes: Num, ranks: Num, link_bw: Num, steps: Num,
-                    eff: Efficiency) -> Num:
-    """All-reduce of `message_bytes` per step over `ranks` GPUs of one NVLink domain.
+def moe_rank_skew(m: ModelParams, par: ParallelParams, eff: Efficiency) -> Num:
+    """Systematic excess load of the busiest EP rank, as a fraction of the mean.
 
-    The cheaper of SGLang's one-shot custom all-reduce (each GPU reads the
-    other ranks' buffers: latency + (ranks - 1) x bytes / bw) and a ring
-    all-reduce (2 (ranks - 1) / ranks x bytes / bw plus 2 (ranks - 1) latency
-    hops), as SGLang switches to NCCL for large messages. Zero for one rank.
+    With SGLang's trivial expert placement it is eff.moe_rank_skew; EPLB
+    (enabled, or implied by redundant experts) cuts it to eff.moe_rank_skew_eplb,
+    and R redundant replicas of hot experts shrink that by E / (E + R). One EP
+    rank has no imbalance, hence the (1 - 1/ep) factor.
     """
-    bw = link_bw * eff.comm_bandwidth
-    one_shot = eff.allreduce_latency_s * steps + (ranks - 1) * message_bytes / bw
-    ring = 2 * (ranks - 1) * eff.nccl_latency_s * steps + 2 * (ranks - 1) / ranks * message_bytes / bw
-    return ops.where(ops.gt(ranks, 1), ops.min(one_shot, ring), 0)
+    rebalanced = par.eplb or not (isinstance(par.num_redundant_experts, (int, float))
+                                  and par.num_redundant_experts == 0)
+    if rebalanced:
+        base = eff.moe_rank_skew_eplb * m.num_experts / (m.num_experts + par.num_redundant_experts)
+    else:
+        base = eff.moe_rank_skew
+    return base * (1 - 1 / par.ep)
+
+
+def expected_max_rank_assignments(ops: Any, tokens: Num, m: ModelParams, par: ParallelParams,
+                                  eff: Efficiency) -> Num:
+    """Expected (token, expert) pairs on the busiest of `ep` ranks for `tokens` MoE tokens.
+
+    The mean is tokens x top_k / ep. The busiest rank adds the systematic skew
+    (`moe_rank_skew`) and the random excess of the largest of ep roughly
+    normal counts: sqrt(2 ln(ep) x mean x (1 - 1/ep)).
+    """
+    mean = tokens * m.top_k / par.ep
+    spread = (2 * ops.log(par.ep) * mean * (1 - 1 / par.ep)) ** 0.5
+    return mean * (1 + moe_rank_skew(m, par, eff)) + spread

@@ -1,7 +1,7 @@
 """The tiny ops layer that lets one cost law run in two algebras.
 
 Every latency law is plain Python over an `ops` object with `max`, `min`,
-`where` (a two-way branch), `ceil` and comparisons. `FLOAT_OPS` evaluates on
+`where` (a two-way branch), `ceil`, `log` and comparisons. `FLOAT_OPS` evaluates on
 Python floats (the simulator's fast path); `symbolic_ops()` returns the SymPy
 version (`Max`, `Min`, `Piecewise`, `ceiling`), imported lazily so that the
 simulator never pays SymPy's import time. `RecordingOps` evaluates on floats
@@ -35,6 +35,10 @@ class FloatOps:
     @staticmethod
     def ceil(x: float) -> float:
         return float(math.ceil(x))
+
+    @staticmethod
+    def log(x: float) -> float:
+        return math.log(x)
 
     @staticmethod
     def gt(a: float, b: float) -> bool:
@@ -108,6 +112,12 @@ class ChosenOps:
         return sympy.ceiling(x)
 
     @staticmethod
+    def log(x: Any) -> Any:
+        import sympy
+
+        return sympy.log(x)
+
+    @staticmethod
     def gt(a: Any, b: Any) -> Any:
         import sympy
 
@@ -145,6 +155,9 @@ class SymbolicOps:
 
     def ceil(self, x: Any) -> Any:
         return self._sp.ceiling(x)
+
+    def log(self, x: Any) -> Any:
+        return self._sp.log(x)
 
     def gt(self, a: Any, b: Any) -> Any:
         return self._sp.Gt(a, b)

@@ -2,8 +2,9 @@
 
 `StepCostModel.step_time(shape)` equals `forward.step_time(FLOAT_OPS, shape, ctx)`
 bit for bit: it evaluates the same functions in the same order and only
-memoises the parts that depend on a single integer (per-layer work by token
-count, the LM head by sequence count).
+memoises the parts that depend on token counts alone (the per-layer parts by
+token counts, the LM head by sequence counts). `dp_step_time` likewise equals
+`forward.dp_step_time` for the ranks of a DP-attention server.
 
 A decode span is a run of pure decode steps with a fixed batch of B sequences
 whose contexts all grow by one token per step, so step k reads
@@ -17,8 +18,11 @@ from __future__ import annotations
 
 import math
 
-from .forward import LawContext, attention_time, combine_step_time, head_time, token_layers_time
-from .laws import expected_experts_touched
+from typing import Callable, Sequence
+
+from .forward import (LawContext, LayerParts, attention_time, combine_step_time, compose_gpu_time,
+                      extending, head_time, layer_parts)
+from .laws import expected_experts_touched, expected_max_rank_assignments
 from .ops import FLOAT_OPS
 from .params import StepShape
 
@@ -95,46 +99,66 @@ class StepCostModel:
 
     def __init__(self, ctx: LawContext) -> None:
         self.ctx = ctx
-        self._num_layers = ctx.model.num_layers
-        self._token_cache: dict[int, float] = {}
-        self._head_cache: dict[int, float] = {}
-        model = ctx.model
-        self._moe = (model.num_experts, model.top_k) if model.is_moe else None
+        self._parts_cache: dict[tuple, LayerParts] = {}
+        self._head_cache: dict[tuple, float] = {}
+        self._moe_cache: dict[float, tuple[float, float]] = {}
+        self._is_moe = ctx.model.is_moe
 
-    def experts_touched(self, tokens: float) -> float:
-        if self._moe is None:
-            return 0.0
-        return expected_experts_touched(FLOAT_OPS, self._moe[0], self._moe[1], tokens)
-
-    def _token_part(self, tokens: float, experts: float) -> float:
-        key = int(tokens)
-        cached = self._token_cache.get(key)
+    def moe_features(self, moe_tokens: float) -> tuple[float, float]:
+        """(experts touched, busiest-rank assignments) of one MoE layer for `moe_tokens` tokens."""
+        if not self._is_moe:
+            return 0.0, 0.0
+        cached = self._moe_cache.get(moe_tokens)
         if cached is None:
-            cached = token_layers_time(FLOAT_OPS, tokens, experts, 1.0, self.ctx)
-            self._token_cache[key] = cached
+            ctx = self.ctx
+            touched = expected_experts_touched(FLOAT_OPS, ctx.model.num_experts, ctx.model.top_k, moe_tokens)
+            assignments = expected_max_rank_assignments(FLOAT_OPS, moe_tokens, ctx.model, ctx.par, ctx.eff)
+            cached = (touched, assignments)
+            self._moe_cache[moe_tokens] = cached
         return cached
 
-    def _head_part(self, seqs: float) -> float:
-        key = int(seqs)
+    def experts_touched(self, tokens: float) -> float:
+        return self.moe_features(tokens)[0]
+
+    def _parts(self, shape: StepShape) -> LayerParts:
+        key = (shape.tokens, shape.dp_tokens, shape.experts_touched, shape.moe_rank_assignments, shape.steps,
+               extending(shape, self.ctx.par))
+        cached = self._parts_cache.get(key)
+        if cached is None:
+            cached = layer_parts(FLOAT_OPS, shape, self.ctx)
+            self._parts_cache[key] = cached
+        return cached
+
+    def _head(self, shape: StepShape) -> float:
+        key = (shape.seqs, shape.dp_seqs, shape.steps, extending(shape, self.ctx.par))
         cached = self._head_cache.get(key)
         if cached is None:
-            cached = head_time(FLOAT_OPS, seqs, 1.0, self.ctx)
+            cached = head_time(FLOAT_OPS, shape, self.ctx)
             self._head_cache[key] = cached
         return cached
 
     def step_time(self, shape: StepShape) -> float:
         """Wall time of one step; identical to `forward.step_time` with float ops."""
-        gpu = (self._token_part(shape.tokens, shape.experts_touched)
-               + self._num_layers * attention_time(FLOAT_OPS, shape, self.ctx)
-               + self._head_part(shape.seqs))
+        gpu = compose_gpu_time(FLOAT_OPS, self._parts(shape), attention_time(FLOAT_OPS, shape, self.ctx),
+                               self._head(shape), shape, self.ctx)
         return combine_step_time(FLOAT_OPS, gpu, shape, self.ctx)
+
+    def dp_step_time(self, rank_shapes: Sequence[StepShape]) -> float:
+        """Lock-step time of DP-attention ranks; identical to `forward.dp_step_time`."""
+        total = self.step_time(rank_shapes[0])
+        for shape in rank_shapes[1:]:
+            total = FLOAT_OPS.max(total, self.step_time(shape))
+        return total
 
     # ----- shapes -----
 
+    def _with_moe(self, shape: StepShape) -> StepShape:
+        shape.experts_touched, shape.moe_rank_assignments = self.moe_features(shape.tokens)
+        return shape
+
     def decode_shape(self, batch_size: int, ctx_tokens: float) -> StepShape:
-        return StepShape(tokens=batch_size, seqs=batch_size, decode_seqs=batch_size,
-                         decode_ctx_tokens=ctx_tokens, experts_touched=self.experts_touched(batch_size),
-                         has_decode=True)
+        return self._with_moe(StepShape(tokens=batch_size, seqs=batch_size, decode_seqs=batch_size,
+                                        decode_ctx_tokens=ctx_tokens, has_decode=True))
 
     def extend_shape(self, items: list[tuple[object, int, int]], num_decode: int = 0,
                      decode_ctx_tokens: float = 0.0) -> StepShape:
@@ -145,11 +169,28 @@ class StepCostModel:
             pairs += extend * (prefix + (extend + 1) / 2)
             kv += prefix + extend
         total = tokens + num_decode
-        return StepShape(tokens=total, seqs=len(items) + num_decode, extend_tokens=tokens,
-                         extend_pairs=pairs, extend_kv_tokens=kv, extend_seqs=len(items),
-                         decode_seqs=num_decode, decode_ctx_tokens=decode_ctx_tokens,
-                         experts_touched=self.experts_touched(total), has_extend=True,
-                         has_decode=num_decode > 0)
+        return self._with_moe(StepShape(tokens=total, seqs=len(items) + num_decode, extend_tokens=tokens,
+                                        extend_pairs=pairs, extend_kv_tokens=kv, extend_seqs=len(items),
+                                        decode_seqs=num_decode, decode_ctx_tokens=decode_ctx_tokens,
+                                        has_extend=True, has_decode=num_decode > 0))
+
+    @staticmethod
+    def idle_shape() -> StepShape:
+        """Return the shape of a DP rank with no requests, which still joins the MoE collectives."""
+        return StepShape()
+
+    def link_dp_shapes(self, rank_shapes: Sequence[StepShape]) -> None:
+        """Stamp the server-wide fields (all ranks' tokens and sequences, any extend) on every rank."""
+        dp_tokens = sum(s.tokens for s in rank_shapes)
+        dp_seqs = sum(s.seqs for s in rank_shapes)
+        any_extend = any(s.has_extend for s in rank_shapes)
+        touched, assignments = self.moe_features(dp_tokens)
+        for shape in rank_shapes:
+            shape.dp_tokens = dp_tokens
+            shape.dp_seqs = dp_seqs
+            shape.any_extend = any_extend
+            shape.experts_touched = touched
+            shape.moe_rank_assignments = assignments
 
     # ----- decode spans -----
 
@@ -161,6 +202,23 @@ class StepCostModel:
         def duration(k: int) -> float:
             return self.decode_step_time(batch_size, ctx0 + k * batch_size)
 
+        return self.span_from(duration, num_steps)
+
+    def dp_decode_span(self, ranks: Sequence[tuple[int, float]], num_steps: int) -> DecodeSpan:
+        """Closed form of `num_steps` lock-step decode steps of DP-attention ranks.
+
+        `ranks` gives (batch size, total context) per rank at the first step; a
+        rank with batch size 0 runs idle batches.
+        """
+        def duration(k: int) -> float:
+            shapes = [self.decode_shape(bs, ctx + k * bs) if bs else self.idle_shape() for bs, ctx in ranks]
+            self.link_dp_shapes(shapes)
+            return self.dp_step_time(shapes)
+
+        return self.span_from(duration, num_steps)
+
+    def span_from(self, duration: Callable[[int], float], num_steps: int) -> DecodeSpan:
+        """Linear pieces of a step-duration function d(k) that is piecewise linear in k."""
         pieces: list[tuple[int, int, float, float]] = []
         self._split_linear(duration, 0, num_steps, duration(0), duration(num_steps - 1), pieces)
         return DecodeSpan(pieces)

@@ -55,9 +55,12 @@ GPU_PRESETS: dict[str, GPUSpec] = {
     "a100": GPUSpec("a100", 312 * _T, None, None, 2.039e12, 80 * GIB, 300e9, 25e9, 8, 400, 1.8),
     "h100": GPUSpec("h100", 989 * _T, 1978 * _T, None, 3.35e12, 80 * GIB, 450e9, 50e9, 8, 700, 3.0),
     "h200": GPUSpec("h200", 989 * _T, 1978 * _T, None, 4.8e12, 141 * GIB, 450e9, 50e9, 8, 700, 3.8),
+    # H800: an H100 with NVLink cut to 400 GB/s in both directions (200 GB/s each way); DeepEP's
+    # published kernel benchmarks ran on it with one 400 Gb/s NIC per GPU.
+    "h800": GPUSpec("h800", 989 * _T, 1978 * _T, None, 3.35e12, 80 * GIB, 200e9, 50e9, 8, 700, 3.0),
     "b200": GPUSpec("b200", 2250 * _T, 4500 * _T, 9000 * _T, 7.7e12, 180 * GIB, 900e9, 100e9, 8, 1000, 5.5),
     "b300": GPUSpec("b300", 2250 * _T, 4500 * _T, 14000 * _T, 7.75e12, 288400343040, 900e9, 100e9, 8, 1100, 7.0),
-    "gb200": GPUSpec("gb200", 2500 * _T, 5000 * _T, 10000 * _T, 8.0e12, 198674743296, 900e9, 50e9, 72, 1200, 6.5),
+    "gb200": GPUSpec("gb200", 2500 * _T, 5000 * _T, 10000 * _T, 8.0e12, 198674743296, 900e9, 100e9, 72, 1200, 6.5),
     "gb300": GPUSpec("gb300", 2500 * _T, 5000 * _T, 15000 * _T, 8.0e12, 298013687808, 900e9, 100e9, 72, 1400, 8.0),
 }
 

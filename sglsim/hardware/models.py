@@ -15,7 +15,12 @@ from pathlib import Path
 from ..errors import ConfigError, invalid, unknown
 
 DTYPE_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp4": 0.5}
-"""Bytes per element of each supported weight or KV dtype (NVFP4 counts its scales as part of 0.5)."""
+"""Bytes per element of each supported weight or KV dtype, scales excluded."""
+
+NVFP4_GROUP = 16
+"""NVFP4 stores one FP8 (E4M3) scale per 16 FP4 values (NVIDIA's NVFP4 format)."""
+FP32_SCALE_BYTES = 4.0
+FP8_SCALE_BYTES = 1.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class ModelSpec:
     max_context_len: int
     tie_word_embeddings: bool = False
     weight_dtype: str = "bf16"
+    weight_block_size: int = 0
+    """FP8 scale block edge (DeepSeek's checkpoints use 128 x 128 blocks); 0 = one scale per tensor."""
     # Mixture of experts (num_experts == 0 means a dense MLP in every layer).
     num_experts: int = 0
     num_experts_per_tok: int = 0
@@ -41,6 +48,10 @@ class ModelSpec:
     """Total intermediate size of the shared experts of one MoE layer (0 = none)."""
     num_dense_layers: int = 0
     """Leading layers that keep a dense MLP in an MoE model (DeepSeek's first_k_dense_replace)."""
+    n_group: int = 0
+    """Expert groups of group-limited routing (DeepSeek's n_group); 0 = ungrouped."""
+    topk_group: int = 0
+    """Groups one token may route to (DeepSeek's topk_group); 0 = no limit."""
     # Multi-head latent attention (kv_lora_rank == 0 means plain MHA/GQA).
     kv_lora_rank: int = 0
     q_lora_rank: int = 0
@@ -62,7 +73,22 @@ class ModelSpec:
 
     @property
     def weight_bytes_per_param(self) -> float:
-        return DTYPE_BYTES[self.weight_dtype]
+        """Bytes per quantized weight, scales included.
+
+        FP8 with block scales adds one FP32 scale per block x block tile;
+        NVFP4 adds one FP8 scale per 16 values. Per-tensor scales are negligible.
+        """
+        raw = DTYPE_BYTES[self.weight_dtype]
+        if self.weight_dtype == "fp4":
+            return raw + FP8_SCALE_BYTES / NVFP4_GROUP
+        if self.weight_dtype == "fp8" and self.weight_block_size:
+            return raw + FP32_SCALE_BYTES / self.weight_block_size ** 2
+        return raw
+
+    @property
+    def unquantized_bytes_per_param(self) -> float:
+        """Bytes per weight of the parts quantization leaves in BF16: embeddings, LM head, router, norms."""
+        return DTYPE_BYTES["bf16"]
 
     def attention_params_per_layer(self) -> int:
         """Weights of one attention block (projections only)."""
@@ -87,10 +113,25 @@ class ModelSpec:
 
     def moe_params_per_layer(self) -> int:
         """Routed experts, shared experts and the router of one MoE layer."""
-        h = self.hidden_size
-        routed = self.num_experts * 3 * h * self.moe_intermediate_size
-        shared = 3 * h * self.shared_expert_intermediate_size
-        return routed + shared + h * self.num_experts
+        return (self.num_experts * self.expert_params() + self.shared_expert_params()
+                + self.router_params())
+
+    def expert_params(self) -> int:
+        """Weights of one routed expert (gate, up and down projections)."""
+        return 3 * self.hidden_size * self.moe_intermediate_size
+
+    def shared_expert_params(self) -> int:
+        """Weights of the shared experts of one MoE layer."""
+        return 3 * self.hidden_size * self.shared_expert_intermediate_size
+
+    def router_params(self) -> int:
+        """Weights of the router (gate) of one MoE layer."""
+        return self.hidden_size * self.num_experts
+
+    @property
+    def num_mlp_dense_layers(self) -> int:
+        """Layers with a dense MLP: all layers of a dense model, the leading ones of an MoE model."""
+        return self.num_dense_layers if self.is_moe else self.num_layers
 
     def embedding_params(self) -> int:
         per_table = self.vocab_size * self.hidden_size
@@ -129,10 +170,13 @@ class ModelSpec:
         """KV bytes of one token over all layers of the whole model (unsharded)."""
         return self.kv_elements_per_token_per_layer() * self.num_layers * DTYPE_BYTES[kv_dtype]
 
-    def with_weight_dtype(self, dtype: str) -> "ModelSpec":
+    def with_weight_dtype(self, dtype: str, block_size: int = 0) -> "ModelSpec":
+        """Return the model quantized to `dtype` (online quantization keeps per-tensor FP8 scales)."""
         if dtype not in DTYPE_BYTES:
             raise unknown("quantization", dtype, DTYPE_BYTES)
-        return replace(self, weight_dtype=dtype)
+        if dtype == self.weight_dtype:
+            return self
+        return replace(self, weight_dtype=dtype, weight_block_size=block_size)
 
 
 def _llama(name: str, layers: int, hidden: int, heads: int, kv_heads: int, inter: int,
@@ -154,9 +198,10 @@ MODEL_PRESETS: dict[str, ModelSpec] = {
     "qwen3-235b-a22b": ModelSpec("qwen3-235b-a22b", 94, 4096, 64, 4, 128, 12288, 151936, 40960,
                                  num_experts=128, num_experts_per_tok=8, moe_intermediate_size=1536),
     "deepseek-v3": ModelSpec("deepseek-v3", 61, 7168, 128, 128, 128, 18432, 129280, 163840,
-                             weight_dtype="fp8", num_experts=256, num_experts_per_tok=8,
-                             moe_intermediate_size=2048, shared_expert_intermediate_size=2048,
-                             num_dense_layers=3, kv_lora_rank=512, q_lora_rank=1536,
+                             weight_dtype="fp8", weight_block_size=128, num_experts=256,
+                             num_experts_per_tok=8, moe_intermediate_size=2048,
+                             shared_expert_intermediate_size=2048, num_dense_layers=3,
+                             n_group=8, topk_group=4, kv_lora_rank=512, q_lora_rank=1536,
                              qk_rope_head_dim=64, qk_nope_head_dim=128, v_head_dim=128),
 }
 MODEL_PRESETS["deepseek-r1"] = replace(MODEL_PRESETS["deepseek-v3"], name="deepseek-r1")
@@ -211,6 +256,8 @@ def load_hf_config(path: str | Path) -> ModelSpec:
     if not shared and cfg.get("n_shared_experts"):
         shared = int(cfg["n_shared_experts"]) * moe_inter
     dtype = "fp8" if str(quant.get("quant_method", "")).lower() == "fp8" else "bf16"
+    block = quant.get("weight_block_size") if dtype == "fp8" else None
+    block_size = int(block[0]) if isinstance(block, list) and block else 0
     return ModelSpec(
         name=path.name.removesuffix(".json").removesuffix(".config"),
         num_layers=_require(cfg, "num_hidden_layers", path),
@@ -223,11 +270,14 @@ def load_hf_config(path: str | Path) -> ModelSpec:
         max_context_len=int(cfg.get("max_position_embeddings") or 4096),
         tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
         weight_dtype=dtype,
+        weight_block_size=block_size,
         num_experts=num_experts,
         num_experts_per_tok=int(cfg.get("num_experts_per_tok") or 0),
         moe_intermediate_size=moe_inter,
         shared_expert_intermediate_size=shared,
         num_dense_layers=int(cfg.get("first_k_dense_replace") or 0) if num_experts else 0,
+        n_group=int(cfg.get("n_group") or 0) if num_experts else 0,
+        topk_group=int(cfg.get("topk_group") or 0) if num_experts else 0,
         kv_lora_rank=int(cfg.get("kv_lora_rank") or 0),
         q_lora_rank=int(cfg.get("q_lora_rank") or 0),
         qk_rope_head_dim=int(cfg.get("qk_rope_head_dim") or 0),

@@ -10,7 +10,7 @@ against three budgets:
 - rem_chunk_tokens: `chunked_prefill_size` (None when chunking is off).
 
 A request that does not fit the chunk budget is cut to the budget and becomes
-the round's chunked request; only one request is chunked at a time, and it is
+the round's chunked request. Only one request is chunked at a time, and it is
 charged no decode tokens until its last chunk.
 """
 
@@ -37,8 +37,10 @@ class PrefillAdder:
     """Accumulates one prefill batch under SGLang's budgets."""
 
     def __init__(self, page_size: int, rem_total_tokens: float, cur_rem_tokens: float,
-                 rem_input_tokens: int, rem_chunk_tokens: int | None) -> None:
+                 rem_input_tokens: int, rem_chunk_tokens: int | None, reserve_page: bool = True) -> None:
         self.page_size = page_size
+        self.reserve_page = reserve_page
+        """False when no running request holds KV, so a chunk may use every free slot."""
         self.rem_total_tokens = rem_total_tokens
         self.cur_rem_tokens = cur_rem_tokens
         self.rem_input_tokens = rem_input_tokens
@@ -68,13 +70,16 @@ class PrefillAdder:
         """Add the next chunk of the current chunked request; return True if more chunks remain.
 
         The chunk is bounded by the chunk budget and by the KV memory left
-        (SGLang's `available_chunk_tokens`); with no memory left the request
+        (SGLang's `available_chunk_tokens`). With no memory left the request
         makes no progress this round and stays the chunked request.
         """
         remaining = req.fill_len - req.num_computed_tokens
         budget = self.rem_chunk_tokens if self.rem_chunk_tokens is not None else remaining
-        memory = int(self.cur_rem_tokens) - self.page_size
-        budget = min(budget, memory // self.page_size * self.page_size)
+        # Keep one page free for the first decode token unless nothing else holds KV.
+        memory = int(self.cur_rem_tokens) - (self.page_size if self.reserve_page else 0)
+        budget = min(budget, memory)
+        if remaining > budget:
+            budget = budget // self.page_size * self.page_size
         if budget <= 0:
             return True
         truncated = remaining > budget
@@ -93,9 +98,9 @@ class PrefillAdder:
         """Try to admit a waiting request whose prefix (already locked) covers `prefix_len` tokens.
 
         `newly_locked_tokens` are cache tokens this request's lock moved out of
-        the evictable pool; they count against memory for this check only, as
-        SGLang's `_lock_node` context does. The caller undoes the lock unless
-        the result is CONTINUE or the request was admitted before a stop.
+        the evictable pool: they count against memory in the check (as SGLang's
+        `_lock_node` context does) and, once admitted, for the rest of the round.
+        The caller undoes the lock when the request was not admitted.
         """
         extend_len = req.fill_len - prefix_len
         max_new = min(req.remaining_output, CLIP_MAX_NEW_TOKENS)
@@ -107,6 +112,10 @@ class PrefillAdder:
             return AddReqResult.OTHER
         if total > self.rem_total_tokens - newly_locked_tokens:
             return AddReqResult.NO_TOKEN
+        # The locked prefix is no longer evictable: it leaves the memory budgets for good
+        # (SGLang v0.5's memory budget tracks evictable tokens the same way).
+        self.rem_total_tokens -= newly_locked_tokens
+        self.cur_rem_tokens -= newly_locked_tokens
         if self.rem_chunk_tokens is None or input_tokens <= self.rem_chunk_tokens:
             self.can_run.append((req, extend_len))
             self._charge(input_tokens, max_new)

@@ -97,6 +97,8 @@ class Scheduler:
         self.new_token_ratio_decay = (init - self.min_new_token_ratio) / NEW_TOKEN_RATIO_DECAY_STEPS
         self.new_token_ratio = init
         self.num_retractions = 0
+        self._inflight: ExtendBatch | None = None
+        """The prefill batch formed but not yet committed (its KV is already allocated)."""
 
     # ----- queue -----
 
@@ -192,11 +194,21 @@ class Scheduler:
     # ----- radix cache hooks -----
 
     def _match(self, req: Request, now: float) -> tuple[int, object]:
-        """Cached prefix of a waiting request, capped so at least one token is computed."""
+        """Cached prefix of a waiting request, capped so at least one token is computed.
+
+        With page_size > 1 the prefix must end on a page boundary; because the tree
+        holds whole blocks, the usable prefix is the deepest block boundary at or
+        below the page-aligned match, so no request locks tokens it recomputes.
+        """
         matched, node = self.tree.match_prefix(req.prompt.ids, req.prompt.lens, now)
         page = self.config.page_size
-        prefix = min(matched // page * page, req.fill_len - 1)
-        return max(prefix, 0), node
+        prefix = matched // page * page
+        if prefix < matched:
+            while node is not self.tree.root and matched > prefix:
+                matched -= node.num_tokens
+                node = node.parent
+            prefix = matched
+        return max(min(prefix, req.fill_len - 1), 0), node
 
     def _relock(self, req: Request, node: object) -> None:
         self.tree.inc_lock_ref(node)
@@ -258,7 +270,7 @@ class Scheduler:
         reserved = self.running_reserved_tokens() * self.new_token_ratio
         chunk_budget = None if cfg.chunked_prefill_size is None else cfg.chunked_prefill_size - mixed_tokens
         adder = PrefillAdder(cfg.page_size, available - reserved - mixed_tokens, available - mixed_tokens,
-                             cfg.max_prefill_tokens - mixed_tokens, chunk_budget)
+                             cfg.max_prefill_tokens - mixed_tokens, chunk_budget, reserve_page=running_bs > 0)
         prefixes: dict[int, int] = {}
         chunked_continues = False
         if self.chunked_req is not None:
@@ -301,6 +313,7 @@ class Scheduler:
             self._allocate(extend_len)
             items.append((req, prefix, extend_len))
         batch = ExtendBatch(items)
+        self._inflight = batch
         if mixed:
             batch.num_mixed_decode = running_bs
             batch.mixed_ctx_tokens = self.ctx_sum
@@ -320,6 +333,7 @@ class Scheduler:
 
     def commit_extend(self, batch: ExtendBatch, now: float) -> tuple[list[Request], list[Request]]:
         """Apply a finished prefill step; return (requests given a first token, finished requests)."""
+        self._inflight = None
         if batch.num_mixed_decode:
             self._advance_decode(1)
         first_tokens: list[Request] = []
@@ -327,7 +341,9 @@ class Scheduler:
         for req, _, extend_len in batch.items:
             req.num_computed_tokens += extend_len
             if req is self.chunked_req:
+                # SGLang frees the chunked request's slot between chunks: admission reopens.
                 self.cache_unfinished_req(req, now)
+                self.batch_is_full = False
                 continue
             if req.num_computed_tokens < req.fill_len:
                 raise RuntimeError(f"request {req.rid} left prefill with {req.num_computed_tokens} of "
@@ -338,8 +354,10 @@ class Scheduler:
                 first_tokens.append(req)
             req.last_token_at = now
             if req.num_output_tokens >= req.output_len:
+                # The prefill batch shrank before merging into the running batch.
                 self._finish(req, now)
                 finished.append(req)
+                self.batch_is_full = False
             else:
                 self.cache_unfinished_req(req, now)
                 self._join_running(req)
@@ -443,8 +461,11 @@ class Scheduler:
         for req in self.running.values():
             computed = req.num_computed_tokens + self.decode_step - req.decode_join_step
             held += computed - req.prefix_len
-        if self.chunked_req is not None:
+        inflight = {id(r): extend for r, _, extend in self._inflight.items} if self._inflight else {}
+        if self.chunked_req is not None and id(self.chunked_req) not in inflight:
             held += self.chunked_req.num_computed_tokens - self.chunked_req.prefix_len
+        for req, prefix, extend in (self._inflight.items if self._inflight else ()):
+            held += req.num_computed_tokens + extend - req.prefix_len
         if held != self.private_tokens:
             raise RuntimeError(f"request KV drifted: requests hold {held}, pool counts {self.private_tokens}")
         self.tree.check_invariants()

@@ -13,7 +13,7 @@ next batch: arrivals have a lower event priority than step boundaries.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..costs.step_model import DecodeSpan, StepCostModel
 from ..engine.events import PRIORITY_STEP, EventQueue
@@ -69,7 +69,8 @@ class Worker:
         self.busy_s = 0.0
         self.last_decode_end: float | None = None
         """End of the last step that decoded (inter-token gaps of running requests start there)."""
-        self._fresh_token_times: list[float] = []
+        self.fresh_token_times: list[float] = []
+        """Prefill-token times of requests that joined the running batch since the last decode."""
 
     # ----- load signals for routers -----
 
@@ -165,6 +166,10 @@ class Worker:
             span = self.cost.decode_span(batch_size, sched.ctx_sum, steps)
             self._start(now, _Span(span, now, steps, batch_size, sched.ctx_sum), now + span.duration(steps))
             return
+        if sched.waiting or sched.chunked_req is not None:
+            raise RuntimeError(f"server {self.worker_id} went idle with {len(sched.waiting)} requests waiting "
+                               f"and chunked request {sched.chunked_req} "
+                               f"(batch_is_full={sched.batch_is_full}, free KV {sched.free_tokens})")
         sched.on_idle()
 
     def _start(self, now: float, current: _Extend | _Span, end: float) -> None:
@@ -174,26 +179,35 @@ class Worker:
 
     def _finish_extend(self, cur: _Extend, now: float) -> None:
         self.busy_s += now - cur.start
-        first_tokens, finished = self.scheduler.commit_extend(cur.batch, now)
-        if cur.batch.num_mixed_decode:
-            self.last_decode_end = now
-            self._fresh_token_times.clear()
-        for req, _, _ in cur.batch.items:
-            if req.state is RequestState.RUNNING:
-                self._fresh_token_times.append(now)
-        for req in first_tokens:
-            self.observer.on_first_token(req, now)
-        for req in finished:
-            self.observer.on_finish(req, now)
+        finish_extend_batch(self, cur.batch, now, self.observer)
         self.observer.on_step_boundary(self, now)
 
     def _finish_span(self, cur: _Span, now: float) -> None:
         self.busy_s += now - cur.start
         self.observer.on_decode_span(self, cur.span, cur.steps, cur.batch_size, cur.start,
-                                     self._fresh_token_times)
-        self._fresh_token_times = []
+                                     self.fresh_token_times)
+        self.fresh_token_times = []
         finished = self.scheduler.commit_decode(cur.steps, now)
         self.last_decode_end = now
         for req in finished:
             self.observer.on_finish(req, now)
         self.observer.on_step_boundary(self, now)
+
+
+def finish_extend_batch(worker: Any, batch: ExtendBatch, now: float, observer: WorkerObserver) -> None:
+    """Commit a finished prefill step of `worker` (a `Worker` or a DP rank) and report its tokens.
+
+    Requests that move on to decode remember the time of their prefill token,
+    so their first inter-token gap is measured from it.
+    """
+    first_tokens, finished = worker.scheduler.commit_extend(batch, now)
+    if batch.num_mixed_decode:
+        worker.last_decode_end = now
+        worker.fresh_token_times.clear()
+    for req, _, _ in batch.items:
+        if req.state is RequestState.RUNNING:
+            worker.fresh_token_times.append(now)
+    for req in first_tokens:
+        observer.on_first_token(req, now)
+    for req in finished:
+        observer.on_finish(req, now)

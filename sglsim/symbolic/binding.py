@@ -3,8 +3,9 @@
 `symbolize_law(symbols, ctx)` walks every parameter dataclass of a
 `LawContext` and replaces each nonzero number by its symbol (or a small
 expression of symbols), recording the value that reproduces the number.
-Zeros stay zeros (a feature the model lacks) and booleans stay booleans
-(they choose which laws exist). Parameters this module does not name get a
+Zeros stay zeros (a feature the model lacks), except efficiency
+constants, and booleans and strings stay as they are (they choose which
+laws exist). Parameters this module does not name get a
 symbol named after the field, so law terms added later are covered.
 
 Two parameters are expressions rather than bare symbols:
@@ -37,8 +38,11 @@ MODEL_FIELDS = {
     "qk_rope_head_dim": "qk_rope_head_dim", "qk_nope_head_dim": "qk_nope_head_dim",
     "v_head_dim": "v_head_dim", "q_lora_rank": "q_lora_rank",
 }
-HARDWARE_FIELDS = {"attn_flops": "gpu_flops", "mem_bw": "gpu_mem_bw", "tp_link_bw": "nvlink_bw"}
-PARALLEL_FIELDS = {"dp": "dp_size", "ep": "ep_size"}
+HARDWARE_FIELDS = {"attn_flops": "gpu_flops", "mem_bw": "gpu_mem_bw", "tp_link_bw": "nvlink_bw",
+                   "net_bw": "network_bw", "nvlink_domain": "gpus_per_node"}
+PARALLEL_SIZES = {"attn_dp": "dp_size", "ep": "ep_size", "pp": "pp_size"}
+PARALLEL_DERIVED = ("attn_tp", "moe_tp", "dense_tp", "shared_tp", "pp_microbatches")
+"""ParallelParams fields that default to expressions of tp, attn_dp, ep and pp."""
 RUNTIME_FIELDS = {"cuda_graph_max_bs": "cuda_graph_max_bs"}
 
 
@@ -64,10 +68,6 @@ class _Binder:
                               "give the pools their own symbols (ConfigSymbols(per_pool_tp=True))")
         self.values[sym] = value
         return sym
-
-
-def _is_zero(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
 
 
 def _model_field(symbols: ConfigSymbols, m: Any, name: str, value: float, binder: _Binder) -> Expr:
@@ -98,25 +98,61 @@ def _hardware_field(symbols: ConfigSymbols, hw: Any, name: str, value: float, bi
     return binder.bind(sym, value)
 
 
+def _symbolize_parallel(symbols: ConfigSymbols, par: Any, pool: str, binder: _Binder) -> Any:
+    """Parallel sizes above 1 become symbols (tp -> TP, attn_dp -> DP, ep -> EP, pp -> PP).
+
+    A size of 1 stays the number 1 because the laws take another code path
+    there (no collective at all), so a symbol would replay a different law.
+    Derived sizes (attn_tp = tp / attn_dp, ...) that equal their default are
+    rebuilt from the symbols; an explicit override stays a number or gets
+    its own symbol.
+    """
+    sizes: dict[str, Any] = {}
+    for name in ("tp", *PARALLEL_SIZES):
+        value = getattr(par, name)
+        if _is_number(value) and value != 1:
+            sym = symbols.tp_for(pool) if name == "tp" else getattr(symbols, PARALLEL_SIZES[name])
+            sizes[name] = binder.bind(sym, value)
+    defaults = replace(par, **{name: None for name in PARALLEL_DERIVED})
+    updates: dict[str, Any] = dict(sizes)
+    for name in PARALLEL_DERIVED:
+        value = getattr(par, name)
+        if _is_number(value) and value != 1 and value == getattr(defaults, name):
+            updates[name] = None
+        elif _is_number(value) and value != 1 and value != 0:
+            updates[name] = binder.bind(symbols.extra_symbol(name), value)
+    for f in fields(par):
+        value = getattr(par, f.name)
+        if f.name not in updates and f.name not in ("tp", *PARALLEL_SIZES, *PARALLEL_DERIVED) \
+                and _is_number(value) and value != 0:
+            updates[f.name] = binder.bind(symbols.extra_symbol(f.name), value)
+    return replace(par, **updates)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _symbolize_params(symbols: ConfigSymbols, params: Any, pool: str, binder: _Binder) -> Any:
     """Replace each nonzero number of one parameter dataclass by its symbol."""
     kind = type(params).__name__
+    if kind == "ParallelParams":
+        return _symbolize_parallel(symbols, params, pool, binder)
     updates = {}
     for f in fields(params):
         value = getattr(params, f.name)
-        if isinstance(value, bool) or _is_zero(value) or not isinstance(value, (int, float)):
+        if isinstance(params, Efficiency) and _is_number(value):
+            # Efficiency constants are values, never structure: a zero padding stays a symbol.
+            updates[f.name] = binder.bind(symbols.efficiency[f.name], value)
+            continue
+        if not _is_number(value) or value == 0:
             continue
         if kind == "ModelParams":
             updates[f.name] = _model_field(symbols, params, f.name, value, binder)
         elif kind == "HardwareParams":
             updates[f.name] = _hardware_field(symbols, params, f.name, value, binder)
-        elif isinstance(params, Efficiency):
-            updates[f.name] = binder.bind(symbols.efficiency[f.name], value)
-        elif kind == "ParallelParams" and f.name == "tp":
-            updates[f.name] = binder.bind(symbols.tp_for(pool), value)
         else:
-            table = PARALLEL_FIELDS if kind == "ParallelParams" else RUNTIME_FIELDS
-            attr = table.get(f.name)
+            attr = RUNTIME_FIELDS.get(f.name)
             sym = getattr(symbols, attr) if attr else symbols.extra_symbol(f.name)
             updates[f.name] = binder.bind(sym, value)
     return replace(params, **updates)
@@ -135,16 +171,17 @@ def symbolize_law(symbols: ConfigSymbols, ctx: LawContext, pool: str = "default"
 
 # ----- values() -----
 
-def _numeric_server(model: str, gpu: str, scenario: Any, efficiency: Efficiency, kv_cache_dtype: str,
+def _numeric_server(model: str, gpu: str, scenario: Any, efficiency: Any, kv_cache_dtype: str,
                     quantization: str | None) -> tuple[Any, Any, Any, LawContext, dict[str, float]]:
     """(ModelSpec, GPUSpec, ServerArgs, numeric law context, knob values) of a scenario or a model/GPU pair."""
     from ..config.scenario import ServerArgs
     from ..hardware.gpus import get_gpu
-    from ..serving.memory_plan import default_mem_fraction_static, memory_tier, reserve_memory_mb
-    from ..serving.server_spec import build_efficiency, build_law_context, build_server_spec, resolve_model
+    from ..serving.memory_plan import MB, memory_tier, reserve_mb
+    from ..serving.parallel import resolve_parallel
+    from ..serving.server_spec import build_law_context, build_server_spec, resolve_model
 
     if scenario is not None:
-        spec = build_server_spec(scenario.model, scenario.gpu, scenario.server, build_efficiency(scenario.efficiency))
+        spec = build_server_spec(scenario.model, scenario.gpu, scenario.server, scenario.efficiency)
         mem = spec.memory
         cap = scenario.server.kv_pool_tokens or scenario.server.max_total_tokens
         knobs = {"graph": mem.cuda_graph_max_bs, "f_mem": mem.mem_fraction_static,
@@ -153,13 +190,17 @@ def _numeric_server(model: str, gpu: str, scenario: Any, efficiency: Efficiency,
     args = ServerArgs(kv_cache_dtype=kv_cache_dtype, quantization=quantization)
     model_spec = resolve_model(model, quantization)
     gpu_spec = get_gpu(gpu)
+    parallel = resolve_parallel(args, model_spec, gpu_spec)
     chunk, graph, _ = memory_tier(gpu_spec)
-    reserve = reserve_memory_mb(gpu_spec, chunk, args.max_prefill_tokens, graph, args.tp)
-    knobs = {"graph": graph, "f_mem": default_mem_fraction_static(gpu_spec, reserve), "cap": math.inf}
-    return model_spec, gpu_spec, args, build_law_context(model_spec, gpu_spec, args, efficiency, graph), knobs
+    # SGLang's automatic mem_fraction_static at TP 1 (the memory plan's rule, without its fit check).
+    reserve = reserve_mb(gpu_spec, parallel, chunk, args.max_prefill_tokens, graph)
+    memory_mb = gpu_spec.mem_capacity_bytes / MB
+    knobs = {"graph": graph, "f_mem": round((memory_mb - reserve) / memory_mb, 3), "cap": math.inf}
+    law = build_law_context(model_spec, gpu_spec, args, parallel, efficiency, graph)
+    return model_spec, gpu_spec, args, law, knobs
 
 
-def bind_values(symbols: ConfigSymbols, model: str, gpu: str, scenario: Any, efficiency: Efficiency,
+def bind_values(symbols: ConfigSymbols, model: str, gpu: str, scenario: Any, efficiency: Any,
                 kv_cache_dtype: str, quantization: str | None) -> dict[Symbol, float]:
     """Implementation of `ConfigSymbols.values` (see there)."""
     from ..hardware.links import get_link
@@ -187,6 +228,7 @@ def bind_values(symbols: ConfigSymbols, model: str, gpu: str, scenario: Any, eff
     for sym, value in model_values.items():
         binder.bind(sym, value)
     binder.values.setdefault(s.act_bytes, 2.0)
+    binder.bind(s.unquantized_bytes, model_spec.unquantized_bytes_per_param)
     for f in fields(ctx.eff):
         binder.bind(s.efficiency[f.name], getattr(ctx.eff, f.name))
     hardware = {
@@ -208,4 +250,5 @@ def bind_values(symbols: ConfigSymbols, model: str, gpu: str, scenario: Any, eff
     for backend in ATTENTION_BACKENDS:
         binder.values[s.backend_speed[backend]] = 1.0
     excluded = set(s.decision_vars()) | {s.tp_size, s.tp_prefill, s.tp_decode} | set(s.frozen_params())
+    # Law parameters named after fields (see `extra_symbol`) get their values from the law context.
     return {sym: value for sym, value in binder.values.items() if sym not in excluded}

@@ -43,14 +43,38 @@ def symbolic_model_spec(symbols: ConfigSymbols, template: ModelSpec) -> ModelSpe
 
 
 def weight_bytes_per_gpu(symbols: ConfigSymbols, model: ModelSpec, tp: Expr) -> Expr:
-    """Weights one GPU of a TP group holds: params x b_w / TP, plus KV projections replicated when n_kv < TP."""
+    """Weights one GPU of a server holds, as SGLang shards them (one pipeline stage, no DP attention).
+
+    Attention heads split by TP, with a GQA server's KV projections split over
+    min(TP, n_kv) GPUs (one KV head per GPU at least) and an MLA server's down
+    projections replicated; dense MLPs and shared experts split by TP; the
+    routed experts split over EP ranks of TP / EP GPUs each, which is 1 / TP
+    of them per GPU whatever EP is; embedding and LM head split by TP; norms
+    replicated. Embeddings, LM head, router and norms stay in BF16 (b_raw).
+    """
     s = symbols
-    total = model.num_params() * s.weight_bytes
+    wb, raw, h = s.weight_bytes, s.unquantized_bytes, model.hidden_size
     if model.is_mla:
-        return total / tp
-    kv_proj = 2 * s.hidden_dim * s.num_kv_heads * s.head_dim * s.num_layers * s.weight_bytes
-    replicated = kv_proj * sympy.Max(tp / s.num_kv_heads - 1, 0)
-    return (total + replicated) / tp
+        heads = model.num_attention_heads
+        qk_dim = model.qk_nope_head_dim + model.qk_rope_head_dim
+        q_in = model.q_lora_rank if model.q_lora_rank else h
+        replicated = h * (model.kv_lora_rank + model.qk_rope_head_dim) + (h * model.q_lora_rank if model.q_lora_rank else 0)
+        split = (q_in * heads * qk_dim + model.kv_lora_rank * heads * (model.qk_nope_head_dim + model.v_head_dim)
+                 + heads * model.v_head_dim * h)
+        attention = (replicated + split / tp) * wb
+    else:
+        q = h * model.num_attention_heads * model.head_dim
+        kv = 2 * h * model.num_key_value_heads * model.head_dim
+        attention = (2 * q / tp + kv / sympy.Min(tp, model.num_key_value_heads)) * wb
+    total = attention * model.num_layers
+    total += model.dense_mlp_params() * model.num_mlp_dense_layers * wb / tp
+    if model.is_moe:
+        routed = model.num_experts * model.expert_params() * wb / tp
+        shared = model.shared_expert_params() * wb / tp
+        total += (routed + shared + model.router_params() * raw) * model.num_moe_layers
+    table = model.vocab_size * h * raw
+    total += table / tp + (0 if model.tie_word_embeddings else table / tp)
+    return total + (2 * model.num_layers + 1) * h * raw
 
 
 def kv_bytes_per_token_per_gpu(symbols: ConfigSymbols, model: ModelSpec, tp: Expr) -> Expr:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..costs.forward import LawContext, step_time
@@ -29,8 +29,8 @@ from ..costs.params import StepShape
 from ..costs.step_model import DecodeSpan, StepCostModel
 
 Choices = tuple[int, ...]
-GroupKey = tuple[int, bool, bool, Choices]
-"""(worker id, has_extend, has_decode, branch choices): steps of one group share one algebraic law."""
+GroupKey = tuple[int, tuple[bool, ...], Choices]
+"""(worker id, the shape's flags, branch choices): steps of one group share one algebraic law."""
 
 EXTEND_RTOL = 1e-12
 SPAN_RTOL = 1e-9
@@ -44,6 +44,10 @@ class ReplayOps(ChosenOps):
     @staticmethod
     def ceil(x: Any) -> Any:
         return float(math.ceil(x)) if isinstance(x, (int, float)) else ChosenOps.ceil(x)
+
+    @staticmethod
+    def log(x: Any) -> Any:
+        return math.log(x) if isinstance(x, (int, float)) else ChosenOps.log(x)
 
     @staticmethod
     def gt(a: Any, b: Any) -> Any:
@@ -67,6 +71,15 @@ def replay_step_time(choices: Choices, shape: StepShape, ctx: LawContext) -> Any
 
 def empty_shape() -> StepShape:
     return StepShape(steps=0.0)
+
+
+def shape_flags(shape: StepShape) -> tuple[bool, ...]:
+    """The boolean fields of a shape: they choose which laws exist, so a group must share them."""
+    return tuple(getattr(shape, f.name) for f in fields(shape) if isinstance(getattr(shape, f.name), bool))
+
+
+def group_key(worker_id: int, shape: StepShape, choices: Choices) -> GroupKey:
+    return (worker_id, shape_flags(shape), choices)
 
 
 def add_decode_range(acc: StepShape, cost: StepCostModel, batch_size: int, ctx0: float, k_a: int, k_b: int,
@@ -223,6 +236,20 @@ class TraceRecorder:
         self.timelines: dict[int, WorkerTimeline] = {}
         self.num_steps = 0
 
+    @classmethod
+    def for_server(cls, spec: Any) -> "TraceRecorder":
+        """A recorder for servers built from `spec`; DP-attention servers are not covered.
+
+        Their lock-step forward lasts as long as the slowest rank, and ranks
+        report their own batches only, so one rank's steps cannot be timed alone.
+        """
+        if spec.parallel.dp_attention:
+            from ..errors import ConfigError
+
+            raise ConfigError("invalid record=True with enable_dp_attention: trace expressions cover servers "
+                              "without DP attention; run without --enable-dp-attention or without recording")
+        return cls()
+
     def _timeline(self, worker: Any) -> WorkerTimeline:
         tl = self.timelines.get(worker.worker_id)
         if tl is None:
@@ -238,8 +265,7 @@ class TraceRecorder:
         if not math.isclose(law_s, duration, rel_tol=EXTEND_RTOL):
             raise RuntimeError(f"prefill step at t={start:.9g} on worker {worker.worker_id}: law gives "
                                f"{law_s!r} s, the simulator ran {duration!r} s")
-        key = (worker.worker_id, shape.has_extend, shape.has_decode, tuple(ops.choices))
-        tl.units.append(ExtendUnit(start, duration, key, shape))
+        tl.units.append(ExtendUnit(start, duration, group_key(worker.worker_id, shape, tuple(ops.choices)), shape))
         self.num_steps += 1
 
     def on_decode_span(self, worker: Any, span: DecodeSpan, steps: int, batch_size: int, start: float,
@@ -254,7 +280,7 @@ class TraceRecorder:
             acc = empty_shape()
             add_decode_range(acc, tl.cost, batch_size, ctx0, k0, k1)
             law_total += replay_step_time(choices, acc, tl.ctx)
-            key = (worker.worker_id, acc.has_extend, acc.has_decode, choices)
+            key = group_key(worker.worker_id, acc, choices)
             tl.units.append(DecodeUnit(span, start, k0, k1, batch_size, ctx0, key))
         simulated = span.duration(steps)
         if not math.isclose(law_total, simulated, rel_tol=SPAN_RTOL):

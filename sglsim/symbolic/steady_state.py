@@ -36,10 +36,13 @@ from sympy import Expr
 from ..config.scenario import ServerArgs
 from ..costs.efficiency import DEFAULT_EFFICIENCY
 from ..costs.forward import attention_time, combine_step_time, gpu_time
+from ..costs.laws import expected_experts_touched, expected_max_rank_assignments
 from ..costs.ops import SymbolicOps
+from ..costs.params import ParallelParams
 from ..costs.step_model import StepCostModel
 from ..errors import unknown
 from ..hardware.gpus import get_gpu
+from ..serving.parallel import resolve_parallel
 from ..serving.server_spec import build_law_context, resolve_model
 from .binding import symbolize_law
 from .footprint import (flops_per_token, kv_bytes_per_token_per_gpu, kv_pool_tokens, reserve_bytes,
@@ -128,6 +131,17 @@ class UnevaluatedMaxOps(SymbolicOps):
         return _min(a, b)
 
 
+class SymbolicShapes(StepCostModel):
+    """The simulator's step shapes with symbolic sizes: MoE features computed with SymPy ops."""
+
+    def moe_features(self, moe_tokens: Any) -> tuple[Any, Any]:
+        if not self.ctx.model.is_moe:
+            return 0, 0
+        ops, m = UnevaluatedMaxOps(), self.ctx.model
+        touched = expected_experts_touched(ops, m.num_experts, m.top_k, moe_tokens)
+        return touched, expected_max_rank_assignments(ops, moe_tokens, m, self.ctx.par, self.ctx.eff)
+
+
 @dataclass(frozen=True)
 class _Pool:
     ctx: Any
@@ -153,16 +167,24 @@ class SymbolicMetricBuilder:
         self.deployment = deployment
         self.template = resolve_model(model, None)
         args = ServerArgs(disable_cuda_graph=not cuda_graph, disable_overlap_schedule=not overlap)
-        self._numeric_ctx = build_law_context(self.template, get_gpu("h100"), args, DEFAULT_EFFICIENCY, 256)
+        gpu = get_gpu("h100")
+        parallel = resolve_parallel(args, self.template, gpu)
+        self._numeric_ctx = build_law_context(self.template, gpu, args, parallel, DEFAULT_EFFICIENCY, 256)
         self.model = symbolic_model_spec(self.symbols, self.template)
         self.backend_factor = attention_backend_factor(self.symbols)
 
     # ----- law pieces -----
 
     def pool(self, name: str) -> _Pool:
-        """Symbolic law context of a pool ("prefill", "decode" or "default")."""
+        """Symbolic law context of a pool ("prefill", "decode" or "default").
+
+        Its servers split the model over TP GPUs (experts over EP ranks of TP /
+        EP GPUs each), one pipeline stage and no DP attention.
+        """
         ctx = symbolize_law(self.symbols, self._numeric_ctx, name).ctx
-        return _Pool(ctx, self.symbols.tp_for(name), StepCostModel(ctx))
+        tp = self.symbols.tp_for(name)
+        ctx = replace(ctx, par=ParallelParams(tp=tp, ep=self.symbols.ep_size if self.template.is_moe else 1))
+        return _Pool(ctx, tp, SymbolicShapes(ctx))
 
     def step_time(self, shape: Any, pool: _Pool) -> Expr:
         """The forward-step law, with attention at the fastest feasible backend."""

@@ -19,12 +19,12 @@ Roles:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Mapping
 
 import sympy
 from sympy import Symbol
 
-from ..costs.efficiency import DEFAULT_EFFICIENCY, Efficiency
+from ..costs.efficiency import Efficiency
 
 _INT = {"positive": True, "integer": True}
 _POS = {"positive": True}
@@ -62,6 +62,7 @@ class ConfigSymbols:
     tp_size: Symbol = Symbol("TP", **_INT)
     dp_size: Symbol = Symbol("DP", **_INT)
     ep_size: Symbol = Symbol("EP", **_INT)
+    pp_size: Symbol = Symbol("PP", **_INT)
     tp_prefill: Symbol = Symbol("TP_p", **_INT)
     tp_decode: Symbol = Symbol("TP_d", **_INT)
 
@@ -94,6 +95,7 @@ class ConfigSymbols:
     num_dense_layers: Symbol = Symbol("L_dense", **_INT)
     weight_bytes: Symbol = Symbol("b_w", **_POS)
     act_bytes: Symbol = Symbol("b_act", **_POS)
+    unquantized_bytes: Symbol = Symbol("b_raw", **_POS)
     kv_lora_rank: Symbol = Symbol("r_kv", **_INT)
     q_lora_rank: Symbol = Symbol("r_q", **_INT)
     qk_rope_head_dim: Symbol = Symbol("d_rope", **_INT)
@@ -152,7 +154,7 @@ class ConfigSymbols:
     def decision_vars(self) -> list[Symbol]:
         tp = [self.tp_prefill, self.tp_decode] if self.per_pool_tp else [self.tp_size]
         return [self.N_p, self.N_d, self.num_replicas, self.chunk_size, self.batch_cap_tokens,
-                self.batch_cap_requests, *tp, self.dp_size, self.ep_size]
+                self.batch_cap_requests, *tp, self.dp_size, self.ep_size, self.pp_size]
 
     def frozen_params(self) -> list[Symbol]:
         return [self.cache_hit_rate, self.avg_prompt_len, self.avg_output_len, self.avg_prefix_match,
@@ -167,7 +169,8 @@ class ConfigSymbols:
         return [self.num_layers, self.hidden_dim, self.head_dim, self.num_heads, self.num_experts,
                 self.top_k_experts, self.kv_bytes_per_token, self.num_kv_heads, self.intermediate_size,
                 self.moe_intermediate_size, self.shared_intermediate_size, self.vocab_size,
-                self.num_dense_layers, self.weight_bytes, self.act_bytes, self.kv_lora_rank, self.q_lora_rank,
+                self.num_dense_layers, self.weight_bytes, self.act_bytes, self.unquantized_bytes,
+                self.kv_lora_rank, self.q_lora_rank,
                 self.qk_rope_head_dim, self.qk_nope_head_dim, self.v_head_dim]
 
     def efficiency_params(self) -> list[Symbol]:
@@ -200,21 +203,21 @@ class ConfigSymbols:
     # ----- numeric values -----
 
     def values(self, model: str = "llama-3.1-8b", gpu: str = "h100", *, scenario: Any = None,
-               efficiency: Efficiency | None = None, kv_cache_dtype: str = "auto",
+               efficiency: Efficiency | Mapping[str, float] | None = None, kv_cache_dtype: str = "auto",
                quantization: str | None = None) -> dict[Symbol, float]:
         """Values of every symbol except the decision variables and the frozen workload parameters.
 
-        Binds the model, the GPU, every efficiency constant and the server
-        knobs. With a `Scenario`, its model, GPU, efficiency overrides, server
-        arguments and SLOs are used (then `model`, `gpu`, `kv_cache_dtype`
-        and `quantization` are ignored). Absent features bind to 0 (a dense
-        model has E = k = 0), `C_kv` binds to infinity unless the scenario
-        caps the KV pool, and attention backends' time factors bind to 1.
+        Binds the model, the GPU, every efficiency constant (the GPU's fitted
+        preset, with `efficiency` overrides on top) and the server knobs at
+        SGLang's defaults. With a `Scenario`, its model, GPU, efficiency
+        overrides, server arguments and SLOs are used (then the other
+        arguments are ignored). Absent features bind to 0 (a dense model has
+        E = k = 0), `C_kv` binds to infinity unless the scenario caps the KV
+        pool, and attention backends' time factors bind to 1.
         """
         from .binding import bind_values
 
-        return bind_values(self, model, gpu, scenario, efficiency or DEFAULT_EFFICIENCY, kv_cache_dtype,
-                           quantization)
+        return bind_values(self, model, gpu, scenario, efficiency, kv_cache_dtype, quantization)
 
 
 SYMBOL_UNITS: dict[str, str] = {
@@ -227,8 +230,9 @@ SYMBOL_UNITS: dict[str, str] = {
     "TP": "tensor-parallel size: GPUs per server, count",
     "TP_p": "tensor-parallel size of prefill servers, count",
     "TP_d": "tensor-parallel size of decode servers, count",
-    "DP": "data-parallel size, count",
+    "DP": "data-parallel attention ranks of a server (--dp-size with --enable-dp-attention), count",
     "EP": "expert-parallel size, count",
+    "PP": "pipeline-parallel stages, count",
     "F_gpu": "dense BF16 tensor-core peak of one GPU, FLOP/s",
     "B_mem": "HBM bandwidth of one GPU, bytes/s",
     "M_gpu": "HBM capacity of one GPU, bytes",
@@ -255,6 +259,7 @@ SYMBOL_UNITS: dict[str, str] = {
     "L_dense": "leading dense layers of an MoE model, count",
     "b_w": "bytes per weight element, bytes",
     "b_act": "bytes per activation element, bytes",
+    "b_raw": "bytes per weight of the parts kept in BF16 (embeddings, LM head, router, norms), bytes",
     "r_kv": "MLA latent rank (kv_lora_rank), elements",
     "r_q": "MLA query rank (q_lora_rank), elements",
     "d_rope": "MLA RoPE head dimension, elements",

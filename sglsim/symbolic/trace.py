@@ -175,7 +175,7 @@ def _symbolic_shape(shape: Any) -> Any:
 
 
 def _groups_expression(groups: WeightedGroups, contexts: dict[int, Any]) -> Expr:
-    terms = [replay_step_time(key[3], _symbolic_shape(shape), contexts[key[0]])
+    terms = [replay_step_time(key[2], _symbolic_shape(shape), contexts[key[0]])
              for key, shape in sorted(groups.shapes.items(), key=lambda kv: repr(kv[0]))]
     return sympy.expand(sympy.Add(*terms))
 
