@@ -1,4 +1,4 @@
-"""Wires a scenario into servers, a router and a workload, runs it, and returns the result."""
+"""Wires a scenario into server pools, routers and a workload, runs it, and returns the result."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .cluster.cluster import Cluster
 from .config.scenario import Scenario
 from .engine.events import PRIORITY_ARRIVAL, EventQueue
 from .errors import ConfigError
 from .metrics.collector import MetricsCollector
 from .metrics.summary import summarize
-from .routing.router import make_router
 from .serving.request import Request
-from .serving.server_spec import ServerSpec, build_server_spec, build_servers
+from .serving.server_spec import ServerSpec
 from .workload.builder import build_driver
 
 ProgressFn = Callable[[int, int], None]
@@ -105,22 +105,25 @@ class Simulation:
     def __init__(self, scenario: Scenario, progress: ProgressFn | None = None, record: bool = False) -> None:
         self.scenario = scenario
         self.progress = progress
-        self.server = build_server_spec(scenario.model, scenario.gpu, scenario.server, scenario.efficiency)
         self.recorder = None
         if record:
             from .symbolic.recorder import TraceRecorder
 
-            self.recorder = TraceRecorder.for_server(self.server)
+            self.recorder = TraceRecorder()
         self.engine = EventQueue()
         self.metrics = MetricsCollector()
         self._observer = _Observer(self)
-        # Routing targets: every server, or every DP rank of the DP-attention servers.
-        self.servers, self.workers = build_servers(self.server, scenario.cluster.replicas, self.engine,
-                                                   self._observer)
+        self.cluster = Cluster(scenario, self.engine, self._observer)
+        self.servers: dict[str, ServerSpec] = {name: pool.spec for name, pool in self.cluster.pools.items()}
+        self.server = self.servers.get("aggregated") or self.servers["prefill"]
+        """The first pool's server (the only one of an aggregated cluster)."""
+        self.workers = list(self.cluster.workers.values())
+        if self.recorder is not None:
+            self.recorder.check_servers(self.servers.values())
         for worker in self.workers:
             self.metrics.add_worker(worker.worker_id, worker.pool, worker.scheduler.config.max_total_tokens)
-        self.router = make_router(scenario.cluster.router)
         self.driver, self.trace = build_driver(scenario.workload)
+        self._check_decode_pool()
         self._check_fixed_lengths()
         self._done = 0
         self._last_boundary: dict[int, float] = {}
@@ -131,12 +134,30 @@ class Simulation:
         spec = wl.input_len
         if wl.trace is not None or spec is None or spec.dist != "constant":
             return
-        limit = self.server.scheduler.max_req_input_len
-        if spec.mean > limit:
-            mem = self.server.memory
+        for name, server in self.servers.items():
+            limit = server.scheduler.max_req_input_len
+            if spec.mean > limit:
+                mem = server.memory
+                where = "the server" if name == "aggregated" else f"the {name} server"
+                raise ConfigError(
+                    f"invalid input_len {int(spec.mean)}: {where} accepts prompts of at most {limit} tokens "
+                    f"(context length {mem.context_len}, KV capacity {mem.max_total_num_tokens} tokens)")
+
+    def _check_decode_pool(self) -> None:
+        """Reject a decode pool whose KV pool cannot preallocate even one request."""
+        decode = self.servers.get("decode")
+        if decode is None:
+            return
+        reserved = self.scenario.cluster.decode.num_reserved_decode_tokens
+        capacity = decode.scheduler.max_total_tokens
+        spec = self.scenario.workload.input_len
+        fixed = self.scenario.workload.trace is None and spec is not None and spec.dist == "constant"
+        smallest = int(spec.mean) if fixed else 1
+        if smallest + reserved > capacity:
             raise ConfigError(
-                f"invalid input_len {int(spec.mean)}: the server accepts prompts of at most {limit} tokens "
-                f"(context length {mem.context_len}, KV capacity {mem.max_total_num_tokens} tokens)")
+                f"invalid decode pool KV capacity {capacity} tokens: one request needs {smallest} prompt "
+                f"tokens + {reserved} reserved decode tokens; use a larger decode server (--decode-tp, "
+                f"--decode-gpu, --decode-mem-fraction-static) or lower --num-reserved-decode-tokens")
 
     # ----- RequestSink -----
 
@@ -146,10 +167,10 @@ class Simulation:
     def _on_arrival(self, now: float, req: Request) -> None:
         self.metrics.on_arrival(req, now)
         self.driver.on_arrival(req, now)
-        worker = self.router.select(req, self.workers, now)
-        worker.submit(req, now)
+        self.cluster.dispatch(req, now)
 
     def _request_done(self, req: Request, now: float) -> None:
+        self.cluster.on_request_done(req)
         self._done += 1
         if self.progress is not None:
             self.progress(self._done, self.driver.num_requests)
@@ -167,9 +188,10 @@ class Simulation:
                                f"{summary['num_rejected']} rejected")
         summary["num_events"] = self.engine.num_events
         config = {"scenario": self.scenario.model_dump(), "server": self.server.resolved(),
-                  "num_gpus": self.server.num_gpus * self.scenario.cluster.replicas}
+                  "pools": {name: spec.resolved() for name, spec in self.servers.items()},
+                  "num_gpus": self.cluster.num_gpus}
         trace = self.recorder.finish() if self.recorder is not None else None
-        return SimulationResult(summary, requests, self._timeseries(), config, [self.server], trace)
+        return SimulationResult(summary, requests, self._timeseries(), config, list(self.servers.values()), trace)
 
     def _timeseries(self) -> dict[str, dict[str, list[float]]]:
         out = {}

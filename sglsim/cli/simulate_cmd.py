@@ -53,6 +53,36 @@ SERVER_SWITCHES = [
     ("--enable-eplb", "server.enable_eplb", "rebalance expert placement across EP ranks (EPLB)"),
     ("--enable-dp-lm-head", "server.enable_dp_lm_head", "run the LM head per DP rank on its own rows"),
 ]
+# Router knobs, named as SGLang's `launch_router` flags.
+ROUTER_FLAGS: list[tuple[str, str, Any, str]] = [
+    ("--router", "cluster.router", str,
+     "routing policy of every pool: cache_aware (default), power_of_two, random, round_robin, shortest_queue"),
+    ("--cache-threshold", "cluster.cache_aware.cache_threshold", float,
+     "cache_aware: min prefix match ratio for cache-affine routing (default 0.3)"),
+    ("--balance-abs-threshold", "cluster.cache_aware.balance_abs_threshold", int,
+     "cache_aware: imbalanced when max - min load exceeds this (default 64)"),
+    ("--balance-rel-threshold", "cluster.cache_aware.balance_rel_threshold", float,
+     "cache_aware: ...and max load exceeds min load x this (default 1.5)"),
+    ("--eviction-interval-secs", "cluster.cache_aware.eviction_interval_secs", float,
+     "cache_aware: simulated seconds between trims of the prefix tree (default 120)"),
+    ("--max-tree-size", "cluster.cache_aware.max_tree_size", int,
+     "cache_aware: tokens per server the prefix tree keeps after a trim (default 2^26)"),
+    ("--router-seed", "cluster.seed", int, "seed of the routers' random choices (default 0)"),
+    ("--inter-node-link", "cluster.inter_node_link", str,
+     "network between nodes for KV transfers: infiniband (default) or ethernet"),
+]
+# P/D pools: their size, GPU and policy; every server flag also exists as --prefill-X / --decode-X.
+PD_FLAGS: list[tuple[str, str, Any, str]] = [
+    ("--prefill-workers", "cluster.prefill.workers", int, "prefill servers of a P/D pair"),
+    ("--decode-workers", "cluster.decode.workers", int, "decode servers of a P/D pair"),
+    ("--prefill-gpu", "cluster.prefill.gpu", str, "GPU preset of the prefill servers (default: --gpu)"),
+    ("--decode-gpu", "cluster.decode.gpu", str, "GPU preset of the decode servers (default: --gpu)"),
+    ("--prefill-policy", "cluster.prefill.policy", str, "routing policy of the prefill pool (default: --router)"),
+    ("--decode-policy", "cluster.decode.policy", str, "routing policy of the decode pool (default: --router)"),
+    ("--num-reserved-decode-tokens", "cluster.decode.num_reserved_decode_tokens", int,
+     "decode tokens a decode server keeps free per active request (default 512)"),
+]
+POOLS = ("prefill", "decode")
 WORKLOAD_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--trace", "workload.trace", str, "trace file: Mooncake JSONL, Azure CSV or Vidur CSV (detected)"),
     ("--trace-format", "workload.trace_format", str, "auto (default), mooncake, azure or vidur"),
@@ -87,13 +117,15 @@ def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model and hardware")
     group.add_argument("--model", help="model preset id or path to a Hugging Face config.json")
     group.add_argument("--gpu", help="GPU preset: a100, h100, h200, h800, b200, b300, gb200, gb300")
-    group.add_argument("--replicas", type=int, help="number of servers behind the router")
-    group.add_argument("--router", help="routing policy: round_robin (default) or shortest_queue")
+    group.add_argument("--replicas", type=int,
+                       help="aggregated servers behind the router (default: 1, or 0 with P/D pools)")
+    _add_router_flags(parser)
     server = parser.add_argument_group("SGLang server arguments")
     for flag, _, kind, text in SERVER_FLAGS:
         server.add_argument(flag, type=kind, help=text)
     for flag, _, text in SERVER_SWITCHES:
         server.add_argument(flag, action="store_true", default=None, help=text)
+    _add_pool_flags(parser)
     work = parser.add_argument_group("workload")
     for flag, _, kind, text in WORKLOAD_FLAGS:
         work.add_argument(flag, type=kind, help=text)
@@ -107,27 +139,55 @@ def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
     slo.add_argument("--slo-tpot", type=float, help="TPOT target, seconds")
 
 
+def _add_router_flags(parser: argparse.ArgumentParser) -> None:
+    router = parser.add_argument_group("router (SGLang's launch_router flags)")
+    for flag, _, kind, text in ROUTER_FLAGS:
+        router.add_argument(flag, type=kind, help=text)
+    router.add_argument("--dp-aware", action="store_true", default=None,
+                        help="route to each DP rank of a server as a target of its own")
+
+
+def _add_pool_flags(parser: argparse.ArgumentParser) -> None:
+    """P/D pool flags, and --prefill-X / --decode-X for every server flag (hidden from --help)."""
+    pools = parser.add_argument_group(
+        "prefill/decode disaggregation",
+        "A P/D pair needs --prefill-workers and --decode-workers. Each server argument above also "
+        "exists per pool as --prefill-ARG and --decode-ARG (e.g. --prefill-tp 8). Unset, it takes "
+        "the shared value.")
+    for flag, _, kind, text in PD_FLAGS:
+        pools.add_argument(flag, type=kind, help=text)
+    for pool in POOLS:
+        for flag, _, kind, _ in SERVER_FLAGS:
+            pools.add_argument(_pool_flag(pool, flag), type=kind, help=argparse.SUPPRESS)
+        for flag, _, _ in SERVER_SWITCHES:
+            pools.add_argument(_pool_flag(pool, flag), action="store_true", default=None, help=argparse.SUPPRESS)
+
+
 def _dest(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
+
+
+def _pool_flag(pool: str, flag: str) -> str:
+    """`--tp` -> `--prefill-tp`."""
+    return f"--{pool}-{flag.lstrip('-')}"
+
+
+def _pool_path(pool: str, path: str) -> str:
+    """`server.tp` -> `cluster.prefill.server.tp`."""
+    return f"cluster.{pool}.{path}"
 
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
     """Load the scenario file (or defaults) and apply the flags given on the command line."""
     base = load_scenario(args.scenario) if getattr(args, "scenario", None) else default_scenario(args)
     overrides: dict[str, Any] = {}
-    simple = {"--model": "model", "--gpu": "gpu", "--replicas": "cluster.replicas", "--router": "cluster.router",
+    simple = {"--model": "model", "--gpu": "gpu", "--replicas": "cluster.replicas",
               "--slo-ttft": "slo.ttft_s", "--slo-tpot": "slo.tpot_s"}
     for flag, path in simple.items():
         value = getattr(args, _dest(flag), None)
         if value is not None:
             overrides[path] = value
-    for flag, path, _, _ in SERVER_FLAGS + WORKLOAD_FLAGS:
-        value = getattr(args, _dest(flag), None)
-        if value is not None:
-            overrides[path] = value
-    for flag, path, _ in SERVER_SWITCHES:
-        if getattr(args, _dest(flag), None):
-            overrides[path] = True
+    overrides.update(_table_overrides(args))
     if args.input_len is not None:
         overrides["workload.input_len"] = {"dist": "constant", "mean": args.input_len}
     if args.output_len is not None:
@@ -138,6 +198,26 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         for key, value in prefix.items():
             overrides[f"workload.shared_prefix.{key}"] = value
     return _apply(base, overrides, "command line")
+
+
+def _table_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Overrides from the flag tables: valued flags, then switches, shared and per pool."""
+    overrides: dict[str, Any] = {}
+    valued = SERVER_FLAGS + WORKLOAD_FLAGS + ROUTER_FLAGS + PD_FLAGS
+    valued += [(_pool_flag(pool, flag), _pool_path(pool, path), kind, text)
+               for pool in POOLS for flag, path, kind, text in SERVER_FLAGS]
+    for flag, path, _, _ in valued:
+        value = getattr(args, _dest(flag), None)
+        if value is not None:
+            overrides[path] = value
+
+    switches = SERVER_SWITCHES + [("--dp-aware", "cluster.dp_aware", "")]
+    switches += [(_pool_flag(pool, flag), _pool_path(pool, path), text)
+                 for pool in POOLS for flag, path, text in SERVER_SWITCHES]
+    for flag, path, _ in switches:
+        if getattr(args, _dest(flag), None):
+            overrides[path] = True
+    return overrides
 
 
 def _apply(base: Scenario, overrides: dict[str, Any], source: str) -> Scenario:
@@ -163,15 +243,17 @@ def default_scenario(args: argparse.Namespace) -> Scenario:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    from ..reports.table import summary_table, worker_table
+    from ..reports.table import pool_table, summary_table, worker_table
     from ..simulation import Simulation
 
     scenario = scenario_from_args(args)
     sim = Simulation(scenario)
     if args.explain_memory and not args.quiet:
-        print(f"Memory plan of each {sim.server.gpu.name} server ({sim.server.parallel.describe()}):")
-        print(sim.server.memory.explain())
-        print()
+        for name, server in sim.servers.items():
+            pool = "" if name == "aggregated" else f"{name} "
+            print(f"Memory plan of each {pool}{server.gpu.name} server ({server.parallel.describe()}):")
+            print(server.memory.explain())
+            print()
     bar = None
     if not args.no_progress and not args.quiet:
         from tqdm import tqdm
@@ -195,6 +277,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         result.write_json(args.output, include_requests=args.include_requests)
     if not args.quiet:
         print(summary_table(result.summary, result.config))
+        if len(result.summary["pools"]) > 1:
+            print(pool_table(result.summary["pools"], result.config["pools"]))
         print(worker_table(result.summary["workers"]))
         if args.output:
             print(f"wrote {args.output}")

@@ -8,7 +8,7 @@ DEMO_SCENARIO = validate_scenario({
     "model": "llama-3.1-8b",
     "gpu": "h100",
     "server": {"tp": 1},
-    "cluster": {"replicas": 2, "router": "round_robin"},
+    "cluster": {"replicas": 2, "router": "cache_aware"},
     "workload": {
         "num_requests": 2000,
         "rate": 2.0,

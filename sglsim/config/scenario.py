@@ -4,6 +4,12 @@ Field names follow SGLang's server arguments where one exists
 (`chunked_prefill_size`, `max_running_requests`, `mem_fraction_static`, ...).
 Unknown keys are rejected; every validation error becomes one line naming
 the field, the value and what is allowed.
+
+A cluster is aggregated replicas (`cluster.replicas` servers of `server`),
+prefill/decode pools (`cluster.prefill`, `cluster.decode`), or both. A pool
+may run another GPU and its own server arguments: each field it sets
+overrides the shared `server` value, and a field it leaves out (or null)
+inherits it.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from ..errors import ConfigError
 
@@ -66,11 +72,67 @@ class ServerArgs(_Strict):
         return value
 
 
-class ClusterConfig(_Strict):
-    """How many servers run and how requests reach them."""
+def _overrides_of(model: type[BaseModel]) -> type[BaseModel]:
+    """Build a model with every field of `model` optional and None by default (None = inherit)."""
+    fields: dict[str, Any] = {name: (Optional[info.annotation], None) for name, info in model.model_fields.items()}
+    return create_model(f"{model.__name__}Overrides", __base__=_Strict, **fields)
 
-    replicas: int = Field(1, gt=0, description="Independent servers, each with its own tp x pp (x dp) GPUs")
-    router: Literal["round_robin", "shortest_queue"] = "round_robin"
+
+ServerArgsOverrides = _overrides_of(ServerArgs)
+"""Per-pool server arguments; unset fields take the shared `server` value."""
+
+RouterPolicy = Literal["cache_aware", "power_of_two", "random", "round_robin", "shortest_queue"]
+"""Routing policies of SGLang's router (`--policy`); `shortest_queue` is cache_aware's fallback."""
+
+
+class CacheAwareArgs(_Strict):
+    """Knobs of the cache_aware policy, named and defaulted as SGLang's `launch_router`."""
+
+    cache_threshold: float = Field(0.3, ge=0, le=1, description="Min prefix match ratio for cache-affine routing")
+    balance_abs_threshold: int = Field(64, ge=0, description="Imbalance needs max - min load above this")
+    balance_rel_threshold: float = Field(1.5, ge=1, description="...and max load above min load x this")
+    eviction_interval_secs: float = Field(120.0, ge=0, description="Seconds between tree trims (0: never)")
+    max_tree_size: int = Field(1 << 26, gt=0, description="Tokens per server kept in the tree by a trim")
+
+
+class PoolConfig(_Strict):
+    """One prefill or decode pool of identical servers."""
+
+    workers: int = Field(gt=0, description="Servers in the pool")
+    gpu: Optional[str] = Field(None, description="GPU preset of the pool (default: the scenario's gpu)")
+    server: ServerArgsOverrides = ServerArgsOverrides()  # type: ignore[valid-type]
+    policy: Optional[RouterPolicy] = Field(None, description="Routing policy of the pool (default: cluster.router)")
+
+
+class DecodePoolConfig(PoolConfig):
+    num_reserved_decode_tokens: int = Field(
+        512, ge=0, description="SGLANG_NUM_RESERVED_DECODE_TOKENS: decode room kept per active request")
+
+
+class ClusterConfig(_Strict):
+    """How many servers run, in which pools, and how requests reach them."""
+
+    replicas: Optional[int] = Field(
+        None, ge=0,
+        description="Aggregated servers, each with its own tp x pp (x dp) GPUs (default: 1, or 0 with P/D pools)")
+    router: RouterPolicy = "cache_aware"
+    cache_aware: CacheAwareArgs = CacheAwareArgs()
+    dp_aware: bool = Field(False, description="Route to each DP rank of a server as its own target")
+    seed: int = Field(0, description="Seed of the routers' random choices")
+    inter_node_link: Literal["infiniband", "ethernet"] = "infiniband"
+    prefill: Optional[PoolConfig] = None
+    decode: Optional[DecodePoolConfig] = None
+
+    @property
+    def has_pd(self) -> bool:
+        return self.prefill is not None and self.decode is not None
+
+    @property
+    def num_replicas(self) -> int:
+        """Aggregated servers: `replicas` when given, else 1 without P/D pools and 0 with them."""
+        if self.replicas is not None:
+            return self.replicas
+        return 0 if self.has_pd else 1
 
 
 class LengthSpec(_Strict):
@@ -144,6 +206,16 @@ class Scenario(_Strict):
     def from_yaml(cls, path: str | Path) -> "Scenario":
         return load_scenario(path)
 
+    def pool_server_args(self, pool: str) -> ServerArgs:
+        """Server arguments of the `prefill` or `decode` pool: the shared ones plus its overrides."""
+        config = getattr(self.cluster, pool)
+        overrides = config.server.model_dump(exclude_none=True)
+        return ServerArgs.model_validate({**self.server.model_dump(), **overrides})
+
+    def pool_gpu(self, pool: str) -> str:
+        config = getattr(self.cluster, pool)
+        return config.gpu or self.gpu
+
     def updated(self, overrides: dict[str, Any]) -> "Scenario":
         """Return a copy with dotted-path overrides applied (e.g. {'server.tp': 4})."""
         data = self.model_dump()
@@ -158,13 +230,15 @@ class Scenario(_Strict):
         return validate_scenario(data)
 
 
-def _format_error(err: ValidationError, source: str) -> ConfigError:
+def _format_error(err: ValidationError, source: str, prefix: str = "") -> ConfigError:
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "scenario"
+    loc = ".".join([prefix] * bool(prefix) + [str(p) for p in first["loc"]]) or "scenario"
     value = first.get("input")
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         return ConfigError(f"unknown key {loc!r} in {source}")
+    if first["type"] == "missing":
+        return ConfigError(f"missing {loc} in {source}")
     if first["type"] == "literal_error":
         return ConfigError(f"invalid {loc} {value!r} in {source}: {msg.lower()}")
     return ConfigError(f"invalid {loc} {value!r} in {source}: {msg.lower()}")
@@ -172,9 +246,30 @@ def _format_error(err: ValidationError, source: str) -> ConfigError:
 
 def validate_scenario(data: dict[str, Any], source: str = "scenario") -> Scenario:
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as err:
         raise _format_error(err, source) from None
+    _check_cluster(scenario, source)
+    return scenario
+
+
+def _check_cluster(scenario: Scenario, source: str) -> None:
+    """Cross-field rules of the cluster: both P/D pools or neither, some server, valid pool args."""
+    cluster = scenario.cluster
+    if (cluster.prefill is None) != (cluster.decode is None):
+        missing = "decode" if cluster.decode is None else "prefill"
+        raise ConfigError(f"missing cluster.{missing} in {source}: P/D disaggregation needs both a prefill "
+                          f"and a decode pool (--{missing}-workers)")
+    if cluster.num_replicas == 0 and not cluster.has_pd:
+        raise ConfigError(f"invalid cluster.replicas 0 in {source}: expected at least one aggregated "
+                          "replica or a pair of P/D pools")
+    for pool in ("prefill", "decode"):
+        if getattr(cluster, pool) is None:
+            continue
+        try:
+            scenario.pool_server_args(pool)
+        except ValidationError as err:
+            raise _format_error(err, source, f"cluster.{pool}.server") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

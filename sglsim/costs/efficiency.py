@@ -119,6 +119,10 @@ class Efficiency:
     SGLang's trivial expert placement. It is an estimate because no expert-load trace was fitted."""
     moe_rank_skew_eplb: float = 0.05
     """The same excess after EPLB rebalancing without redundant experts (an estimate)."""
+    # ----- prefill/decode disaggregation (costs/kv_transfer.py) -----
+    kv_transfer_bandwidth: float = 0.80
+    """P/D KV-transfer bytes/s as a fraction of the link rate. NOTE: an estimate set equal to the
+    all-reduce fraction above; no Mooncake or NIXL transfer was measured to fit it."""
 
     def updated(self, **overrides: float) -> "Efficiency":
         """Return a copy with some constants replaced (names as the fields)."""

@@ -103,6 +103,9 @@ class StepCostModel:
         self._head_cache: dict[tuple, float] = {}
         self._moe_cache: dict[float, tuple[float, float]] = {}
         self._is_moe = ctx.model.is_moe
+        self._segments: dict[int, tuple[float, float, float, float]] = {}
+        """Per decode batch size, a context range where the step time was found linear:
+        (first context, last context, time at the first, time per context token)."""
 
     def moe_features(self, moe_tokens: float) -> tuple[float, float]:
         """(experts touched, busiest-rank assignments) of one MoE layer for `moe_tokens` tokens."""
@@ -198,11 +201,48 @@ class StepCostModel:
         return self.step_time(self.decode_shape(batch_size, ctx_tokens))
 
     def decode_span(self, batch_size: int, ctx0: float, num_steps: int) -> DecodeSpan:
-        """Closed form of `num_steps` decode steps starting from total context `ctx0`."""
+        """Closed form of `num_steps` decode steps starting from total context `ctx0`.
+
+        For one batch size the step time is a function of the total context
+        only, so a context range already found linear is reused without
+        evaluating the law again (up to rounding in the last bits).
+        """
+        ctx_end = ctx0 + (num_steps - 1) * batch_size
+        segment = self._segments.get(batch_size)
+        if segment is not None and segment[0] <= ctx0 and ctx_end <= segment[1]:
+            lo, _, t_lo, per_ctx = segment
+            return DecodeSpan([(0, num_steps, t_lo + per_ctx * (ctx0 - lo), per_ctx * batch_size)])
+
         def duration(k: int) -> float:
             return self.decode_step_time(batch_size, ctx0 + k * batch_size)
 
-        return self.span_from(duration, num_steps)
+        span = self.span_from(duration, num_steps)
+        self._remember_segment(batch_size, ctx0, span)
+        return span
+
+    def _remember_segment(self, batch_size: int, ctx0: float, span: DecodeSpan) -> None:
+        """Keep the longest linear piece of a span, merged with the known one when they agree."""
+        k0, k1, a, b = max(span.pieces, key=lambda piece: piece[1] - piece[0])
+        if k1 - k0 < 3:
+            return
+        lo, hi, per_ctx = ctx0 + k0 * batch_size, ctx0 + (k1 - 1) * batch_size, b / batch_size
+        old = self._segments.get(batch_size)
+        if old is not None:
+            old_lo, old_hi, old_t, old_per_ctx = old
+            predicted = old_t + old_per_ctx * (lo - old_lo)
+            same_line = (abs(per_ctx - old_per_ctx) <= _LINEAR_RTOL * max(abs(old_per_ctx), 1e-30) * 1e3
+                         and abs(predicted - a) <= _LINEAR_RTOL * abs(a))
+            if same_line:
+                new_lo, new_hi = min(lo, old_lo), max(hi, old_hi)
+                # A gap between the two ranges is accepted only if the law sits on the line there too.
+                gap_mid = (max(lo, old_lo) + min(hi, old_hi)) / 2
+                expected = old_t + old_per_ctx * (gap_mid - old_lo)
+                actual = self.decode_step_time(batch_size, gap_mid)
+                if abs(actual - expected) <= _LINEAR_RTOL * abs(actual):
+                    start_t = old_t + old_per_ctx * (new_lo - old_lo)
+                    self._segments[batch_size] = (new_lo, new_hi, start_t, old_per_ctx)
+                    return
+        self._segments[batch_size] = (lo, hi, a, per_ctx)
 
     def dp_decode_span(self, ranks: Sequence[tuple[int, float]], num_steps: int) -> DecodeSpan:
         """Closed form of `num_steps` lock-step decode steps of DP-attention ranks.

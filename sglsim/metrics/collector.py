@@ -18,7 +18,7 @@ from .sketch import LogHistogram
 
 REQUEST_COLUMNS = ("rid", "arrived_at", "input_len", "output_len", "cached_tokens", "first_token_at",
                    "finished_at", "first_scheduled_at", "worker_id", "retractions", "transfer_s",
-                   "transfer_queue_s")
+                   "transfer_queue_s", "prefill_worker_id")
 
 
 @dataclass
@@ -94,6 +94,7 @@ class MetricsCollector:
         cols["retractions"].append(req.num_retractions)
         cols["transfer_s"].append(req.transfer_s)
         cols["transfer_queue_s"].append(req.transfer_queue_s)
+        cols["prefill_worker_id"].append(req.prefill_worker_id)
         self.last_event = max(self.last_event, now)
 
     def on_reject(self, req: Request, now: float, reason: str) -> None:

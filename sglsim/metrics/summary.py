@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .collector import MetricsCollector
+from .pools import pool_summaries
 from .sketch import LogHistogram
 
 QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
@@ -42,9 +43,12 @@ def request_arrays(collector: MetricsCollector) -> dict[str, np.ndarray]:
     return cols
 
 
-def decode_batch_stats(collector: MetricsCollector) -> dict[str, Any]:
+def decode_batch_stats(collector: MetricsCollector, pool: str | None = None) -> dict[str, Any]:
+    """Decode batch size over decode steps, of every server or of one pool's."""
     steps: dict[int, int] = {}
     for stats in collector.workers.values():
+        if pool is not None and stats.pool != pool:
+            continue
         for size, count in stats.decode_batch_steps.items():
             steps[size] = steps.get(size, 0) + count
     if not steps:
@@ -103,7 +107,12 @@ def summarize(collector: MetricsCollector, num_requests: int, slo_ttft_s: float 
         summary["goodput"] = {"ttft_slo_s": slo_ttft_s, "tpot_slo_s": slo_tpot_s, "num_good": good,
                               "fraction": good / n_done if n_done else None,
                               "rate_req_s": per_s(float(good))}
+    disaggregated = cols["prefill_worker_id"] >= 0
+    if any(stats.pool == "prefill" for stats in collector.workers.values()):
+        summary["kv_transfer_s"] = latency_stats(cols["transfer_s"][disaggregated])
+        summary["kv_transfer_queue_s"] = latency_stats(cols["transfer_queue_s"][disaggregated])
     summary["workers"] = worker_summaries(collector, start, end)
+    summary["pools"] = pool_summaries(collector, cols, summary["workers"], start, end)
     return summary, cols
 
 

@@ -50,7 +50,24 @@ def summary_table(summary: dict[str, Any], config: dict[str, Any]) -> str:
         row("Requests within SLO:", _fmt(good["fraction"], 100, 1) + " %")
     if "kv_transfer_s" in summary:
         row("Mean KV transfer (ms):", _fmt(summary["kv_transfer_s"]["mean"], 1e3))
+        row("P99 KV transfer (ms):", _fmt(summary["kv_transfer_s"]["p99"], 1e3))
+        row("Mean KV transfer queue (ms):", _fmt(summary["kv_transfer_queue_s"]["mean"], 1e3))
     lines.append("=" * width)
+    return "\n".join(lines)
+
+
+def pool_table(pools: dict[str, Any], servers: dict[str, Any]) -> str:
+    """Render one line per pool: servers, GPU and TP, utilisation, queue, decode batch, KV transfer."""
+    header = (f"{'pool':<10} {'servers':>7} {'gpu':<6} {'tp':>3} {'util %':>7} {'queue':>7} "
+              f"{'batch':>6} {'xfer p50 ms':>11} {'xfer p99 ms':>11}")
+    lines = [header]
+    for name, pool in pools.items():
+        server = servers.get(name, {})
+        transfer = pool.get("kv_transfer_s") or {}
+        lines.append(f"{name:<10} {pool['num_workers']:>7} {server.get('gpu', '?'):<6} {server.get('tp', '?'):>3} "
+                     f"{pool['utilization'] * 100:>7.1f} {pool['queue_len_mean']:>7.1f} "
+                     f"{_fmt(pool['decode_batch_size']['mean'], digits=1):>6} "
+                     f"{_fmt(transfer.get('p50'), 1e3):>11} {_fmt(transfer.get('p99'), 1e3):>11}")
     return "\n".join(lines)
 
 

@@ -1,5 +1,7 @@
-"""Routers that pick a server for each request."""
+"""Routers that pick a server (or a DP rank of one) for each request, as SGLang's router does."""
 
-from .router import ROUTERS, Router, make_router
+from .base import (CacheAwareConfig, PoolRouter, RouteTarget, RoutingPolicy, build_router, make_policy,
+                   policy_names, register_policy)
 
-__all__ = ["ROUTERS", "Router", "make_router"]
+__all__ = ["CacheAwareConfig", "PoolRouter", "RouteTarget", "RoutingPolicy", "build_router",
+           "make_policy", "policy_names", "register_policy"]

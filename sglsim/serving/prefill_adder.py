@@ -37,10 +37,14 @@ class PrefillAdder:
     """Accumulates one prefill batch under SGLang's budgets."""
 
     def __init__(self, page_size: int, rem_total_tokens: float, cur_rem_tokens: float,
-                 rem_input_tokens: int, rem_chunk_tokens: int | None, reserve_page: bool = True) -> None:
+                 rem_input_tokens: int, rem_chunk_tokens: int | None, reserve_page: bool = True,
+                 max_new_tokens_clip: int = CLIP_MAX_NEW_TOKENS) -> None:
         self.page_size = page_size
         self.reserve_page = reserve_page
         """False when no running request holds KV, so a chunk may use every free slot."""
+        self.max_new_tokens_clip = max_new_tokens_clip
+        """Cap on the decode tokens charged per request: 4096, or 1 on a P/D prefill server,
+        which sets every request's max_new_tokens to 1 (SGLang `PrefillBootstrapQueue._process_req`)."""
         self.rem_total_tokens = rem_total_tokens
         self.cur_rem_tokens = cur_rem_tokens
         self.rem_input_tokens = rem_input_tokens
@@ -85,13 +89,13 @@ class PrefillAdder:
         truncated = remaining > budget
         extend_len = budget if truncated else remaining
         self.can_run.append((req, extend_len))
-        max_new = 0 if truncated else min(req.remaining_output, CLIP_MAX_NEW_TOKENS)
+        max_new = 0 if truncated else min(req.remaining_output, self.max_new_tokens_clip)
         self._charge(self._ceil_page(extend_len), max_new)
         return truncated
 
     def fits_total(self, req: Request, prefix_len: int) -> bool:
         """First memory check of `add_one_req`, before the prefix is locked."""
-        total = req.fill_len - prefix_len + min(req.remaining_output, CLIP_MAX_NEW_TOKENS)
+        total = req.fill_len - prefix_len + min(req.remaining_output, self.max_new_tokens_clip)
         return total < self.rem_total_tokens
 
     def add_one_req(self, req: Request, prefix_len: int, newly_locked_tokens: int) -> AddReqResult:
@@ -103,7 +107,7 @@ class PrefillAdder:
         The caller undoes the lock when the request was not admitted.
         """
         extend_len = req.fill_len - prefix_len
-        max_new = min(req.remaining_output, CLIP_MAX_NEW_TOKENS)
+        max_new = min(req.remaining_output, self.max_new_tokens_clip)
         total = extend_len + max_new
         input_tokens = self._ceil_page(extend_len)
         if total >= self.rem_total_tokens:

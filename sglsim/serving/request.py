@@ -20,6 +20,8 @@ class RequestState(enum.Enum):
     """The single chunked request whose prompt is partly computed."""
     RUNNING = "running"
     """In the decode batch."""
+    TRANSFERRING = "transferring"
+    """Prefilled on a P/D prefill server; its KV is on the way to the decode server."""
     FINISHED = "finished"
 
 
@@ -60,6 +62,7 @@ class Request:
         "num_computed_tokens", "extend_len", "first_scheduled_at", "first_token_at",
         "finished_at", "last_token_at", "decode_join_step", "decode_join_ctx", "num_retractions",
         "server_arrived_at", "worker_id", "admitted_once", "transfer_s", "transfer_queue_s",
+        "prefill_worker_id", "prefill_done_at", "data_parallel_rank",
     )
 
     def __init__(self, rid: int, arrived_at: float, input_len: int, output_len: int,
@@ -93,7 +96,15 @@ class Request:
         self.worker_id = -1
         self.admitted_once = False
         self.transfer_s = 0.0
+        """P/D: seconds from the end of the prefill forward to the last KV byte at the decode server."""
         self.transfer_queue_s = 0.0
+        """P/D: seconds the request's KV pieces waited for busy links."""
+        self.prefill_worker_id = -1
+        """P/D: the prefill server (`worker_id` is then the decode server)."""
+        self.prefill_done_at: float | None = None
+        """P/D: end of the prefill forward that sampled the first token."""
+        self.data_parallel_rank: int | None = None
+        """DP rank chosen by a DP-aware router (SGLang's `data_parallel_rank`), else None."""
 
     @property
     def fill_len(self) -> int:

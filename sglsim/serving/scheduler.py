@@ -14,6 +14,18 @@ Mirrors SGLang v0.5 `managers/scheduler.py` and `schedule_batch.py`:
 prefill first, then decode; `batch_is_full` stops admission until a running
 request leaves; `check_decode_mem` before each decode step; retraction of the
 request with the fewest outputs (longest prompt on ties) when KV runs out.
+
+Under prefill/decode disaggregation (SGLang's `--disaggregation-mode`) the
+same scheduler runs both sides, with the differences of SGLang's
+`disaggregation/prefill.py` and `decode.py`:
+- prefill: admission charges one decode token per request (SGLang sets
+  max_new_tokens to 1 there), and a request whose prefill is done leaves for
+  `sending`, holding its KV until `release_sent` (transfer complete);
+- decode: requests never prefill. KV is reserved by `preallocate` before the
+  prefill runs, `merge_prebuilt` puts a transferred request straight into the
+  running batch, and a retracted request waits in `retracted` with its KV
+  offloaded (not recomputed) until `resume_retracted`.
+These hooks live in `scheduler_pd.py`; the queues around them in `disagg.py`.
 """
 
 from __future__ import annotations
@@ -25,12 +37,14 @@ from .policy import order_waiting_queue
 from .prefill_adder import CLIP_MAX_NEW_TOKENS, AddReqResult, PrefillAdder
 from .radix_cache import RadixCache
 from .request import Request, RequestState
+from .scheduler_pd import DisaggregationHooks
 
 RETRACT_DECODE_STEPS = 20
 """SGLANG_RETRACT_DECODE_STEPS: free KV kept per remaining request after a retraction."""
 INIT_NEW_TOKEN_RATIO = 0.7
 MIN_NEW_TOKEN_RATIO_FACTOR = 0.14
 NEW_TOKEN_RATIO_DECAY_STEPS = 600
+DISAGGREGATION_MODES = ("null", "prefill", "decode")
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,13 @@ class SchedulerConfig:
     enable_mixed_chunk: bool = False
     disable_radix_cache: bool = False
     context_len: int = 131072
+    disaggregation_mode: str = "null"
+    """SGLang's --disaggregation-mode: null (aggregated), prefill or decode."""
+
+    def __post_init__(self) -> None:
+        if self.disaggregation_mode not in DISAGGREGATION_MODES:
+            raise RuntimeError(f"unknown disaggregation_mode {self.disaggregation_mode!r}; "
+                               f"expected one of {', '.join(DISAGGREGATION_MODES)}")
 
     @property
     def max_req_len(self) -> int:
@@ -71,7 +92,7 @@ class ExtendBatch:
     mixed_ctx_tokens: int = 0
 
 
-class Scheduler:
+class Scheduler(DisaggregationHooks):
     """State and batch formation of one server's scheduler."""
 
     def __init__(self, config: SchedulerConfig) -> None:
@@ -99,6 +120,7 @@ class Scheduler:
         self.num_retractions = 0
         self._inflight: ExtendBatch | None = None
         """The prefill batch formed but not yet committed (its KV is already allocated)."""
+        self._init_disaggregation()
 
     # ----- queue -----
 
@@ -269,8 +291,10 @@ class Scheduler:
         available = self.available_tokens()
         reserved = self.running_reserved_tokens() * self.new_token_ratio
         chunk_budget = None if cfg.chunked_prefill_size is None else cfg.chunked_prefill_size - mixed_tokens
+        clip = 1 if cfg.disaggregation_mode == "prefill" else CLIP_MAX_NEW_TOKENS
         adder = PrefillAdder(cfg.page_size, available - reserved - mixed_tokens, available - mixed_tokens,
-                             cfg.max_prefill_tokens - mixed_tokens, chunk_budget, reserve_page=running_bs > 0)
+                             cfg.max_prefill_tokens - mixed_tokens, chunk_budget, reserve_page=running_bs > 0,
+                             max_new_tokens_clip=clip)
         prefixes: dict[int, int] = {}
         chunked_continues = False
         if self.chunked_req is not None:
@@ -349,6 +373,9 @@ class Scheduler:
                 raise RuntimeError(f"request {req.rid} left prefill with {req.num_computed_tokens} of "
                                    f"{req.fill_len} tokens computed")
             req.num_output_tokens += 1
+            if self.config.disaggregation_mode == "prefill":
+                self._hand_off(req, now)
+                continue
             if req.first_token_at is None:
                 req.first_token_at = now
                 first_tokens.append(req)
@@ -394,7 +421,6 @@ class Scheduler:
                 self.tree.dec_lock_ref(req.last_node)
             req.last_node = None
             req.prefix_len = 0
-            req.num_computed_tokens = 0
             req.num_retractions += 1
             retracted.append(req)
             residual = RETRACT_DECODE_STEPS * len(order) - self.free_tokens
@@ -402,7 +428,7 @@ class Scheduler:
                 self.free_tokens += self.tree.evict(residual)
         self.num_retractions += len(retracted)
         for req in retracted:
-            self.add_request(req)
+            self._park_retracted(req)
         generated = sum(r.num_output_tokens for r in order)
         budget = sum(r.output_len for r in order)
         self.new_token_ratio = min(1.0, (generated + RETRACT_DECODE_STEPS * len(order)) / budget)
@@ -466,6 +492,9 @@ class Scheduler:
             held += self.chunked_req.num_computed_tokens - self.chunked_req.prefix_len
         for req, prefix, extend in (self._inflight.items if self._inflight else ()):
             held += req.num_computed_tokens + extend - req.prefix_len
+        for req in self.sending.values():
+            held += req.num_computed_tokens - req.prefix_len
+        held += sum(self.preallocated.values())
         if held != self.private_tokens:
             raise RuntimeError(f"request KV drifted: requests hold {held}, pool counts {self.private_tokens}")
         self.tree.check_invariants()

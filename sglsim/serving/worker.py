@@ -8,11 +8,16 @@ cuts the span at the step in flight (SGLang sees new requests between steps).
 
 Requests arriving at one instant are all queued before the server forms its
 next batch: arrivals have a lower event priority than step boundaries.
+
+A server of a P/D pair has a role (`serving/disagg.py`) that adds SGLang's
+disaggregation queues around the same loop: at each step boundary the role
+runs first (a decode server preallocates KV and merges transferred
+requests), and after each prefill step it sees which KV became ready.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..costs.step_model import DecodeSpan, StepCostModel
@@ -37,6 +42,30 @@ class WorkerObserver(Protocol):
 
 
 @dataclass
+class BoundaryJoins:
+    """Requests a server role put into the running batch at a step boundary."""
+
+    first_tokens: list[Request] = field(default_factory=list)
+    """Transferred requests merged now: their first token reaches the client now."""
+    resumed: list[Request] = field(default_factory=list)
+    """Retracted requests back in the batch."""
+    finished: list[Request] = field(default_factory=list)
+    """Merged requests whose first token was also their last."""
+
+
+class ServerRole(Protocol):
+    """P/D hooks of a server; an aggregated server has none (see `serving/disagg.py`)."""
+
+    @property
+    def num_queued(self) -> int:
+        """Requests in the role's queues that wait for this server (not counted by the scheduler)."""
+    def could_admit(self, worker: "Worker") -> bool:
+        """Check whether new work could start at the next step boundary (then a decode span is cut)."""
+    def before_batch(self, worker: "Worker", now: float) -> BoundaryJoins: ...
+    def after_extend(self, worker: "Worker", batch: ExtendBatch, now: float) -> None: ...
+
+
+@dataclass
 class _Extend:
     batch: ExtendBatch
     start: float
@@ -56,9 +85,11 @@ class Worker:
     """An SGLang server: one scheduler and one forward-step law, driven by the event queue."""
 
     def __init__(self, worker_id: int, config: SchedulerConfig, cost: StepCostModel,
-                 engine: EventQueue, observer: WorkerObserver, pool: str = "default") -> None:
+                 engine: EventQueue, observer: WorkerObserver, pool: str = "default",
+                 role: ServerRole | None = None) -> None:
         self.worker_id = worker_id
         self.pool = pool
+        self.role = role
         self.scheduler = Scheduler(config)
         self.cost = cost
         self.engine = engine
@@ -77,7 +108,8 @@ class Worker:
     @property
     def num_queued(self) -> int:
         sched = self.scheduler
-        return len(sched.waiting) + (1 if sched.chunked_req is not None else 0)
+        queued = len(sched.waiting) + (1 if sched.chunked_req is not None else 0)
+        return queued + (self.role.num_queued if self.role is not None else 0)
 
     @property
     def num_running(self) -> int:
@@ -106,10 +138,11 @@ class Worker:
         if req.output_len > max_output:
             req.output_len = max(max_output, 1)
         self.scheduler.add_request(req)
-        self._on_new_work(now)
+        self.notify_new_work(now)
         return True
 
-    def _on_new_work(self, now: float) -> None:
+    def notify_new_work(self, now: float) -> None:
+        """Wake an idle server, or end its decode span at the step in flight if work could start."""
         if self.idle:
             self._wake_pending = True
             self.engine.push(now, PRIORITY_STEP, self._wake, None)
@@ -117,6 +150,12 @@ class Worker:
             self._truncate_span(now)
 
     def _could_admit(self) -> bool:
+        if self.role is not None:
+            return self.role.could_admit(self)
+        return self.could_admit_prefill()
+
+    def could_admit_prefill(self) -> bool:
+        """Check whether a queued request could join: the running batch is neither full nor at its cap."""
         sched = self.scheduler
         return not sched.batch_is_full and sched.num_running < sched.config.max_running_requests
 
@@ -150,6 +189,8 @@ class Worker:
 
     def _run_next(self, now: float) -> None:
         sched = self.scheduler
+        if self.role is not None:
+            self._apply_joins(self.role.before_batch(self, now), now)
         batch = sched.get_new_batch_prefill(now)
         if batch is not None:
             shape = self.cost.extend_shape(batch.items, batch.num_mixed_decode, batch.mixed_ctx_tokens)
@@ -172,6 +213,16 @@ class Worker:
                                f"(batch_is_full={sched.batch_is_full}, free KV {sched.free_tokens})")
         sched.on_idle()
 
+    def _apply_joins(self, joins: BoundaryJoins, now: float) -> None:
+        for req in joins.first_tokens:
+            if req.state is RequestState.RUNNING:
+                self.fresh_token_times.append(now)
+            self.observer.on_first_token(req, now)
+        for req in joins.resumed:
+            self.fresh_token_times.append(req.last_token_at if req.last_token_at is not None else now)
+        for req in joins.finished:
+            self.observer.on_finish(req, now)
+
     def _start(self, now: float, current: _Extend | _Span, end: float) -> None:
         self._current = current
         self._token += 1
@@ -180,6 +231,8 @@ class Worker:
     def _finish_extend(self, cur: _Extend, now: float) -> None:
         self.busy_s += now - cur.start
         finish_extend_batch(self, cur.batch, now, self.observer)
+        if self.role is not None:
+            self.role.after_extend(self, cur.batch, now)
         self.observer.on_step_boundary(self, now)
 
     def _finish_span(self, cur: _Span, now: float) -> None:

@@ -236,19 +236,18 @@ class TraceRecorder:
         self.timelines: dict[int, WorkerTimeline] = {}
         self.num_steps = 0
 
-    @classmethod
-    def for_server(cls, spec: Any) -> "TraceRecorder":
-        """A recorder for servers built from `spec`; DP-attention servers are not covered.
+    @staticmethod
+    def check_servers(specs: Any) -> None:
+        """Raise ConfigError for servers the recorder cannot time: DP-attention servers.
 
         Their lock-step forward lasts as long as the slowest rank, and ranks
         report their own batches only, so one rank's steps cannot be timed alone.
         """
-        if spec.parallel.dp_attention:
+        if any(spec.parallel.dp_attention for spec in specs):
             from ..errors import ConfigError
 
             raise ConfigError("invalid record=True with enable_dp_attention: trace expressions cover servers "
                               "without DP attention; run without --enable-dp-attention or without recording")
-        return cls()
 
     def _timeline(self, worker: Any) -> WorkerTimeline:
         tl = self.timelines.get(worker.worker_id)
