@@ -109,11 +109,32 @@ def test_decode_sum_closed_form(colocated):
 
 def test_tpot_includes_weight_reads(disaggregated):
     # At batch 1 a decode step still reads every weight once: TPOT >= weights per GPU / HBM bandwidth.
-    full = point(batch_cap_requests=1)
+    full = point(batch_cap_requests=1, arrival_rate=math.inf)
     weights = value(weight_bytes_per_gpu(S, symbolic_model_spec(S, get_model("llama-3.1-8b")), S.tp_size), full)
     assert value(disaggregated.tpot, full) > weights / get_gpu("h100").mem_bw_bytes_s
     # The TPOT is the time of a whole step, not divided by the batch: it grows with the batch.
-    assert value(disaggregated.tpot, point(batch_cap_requests=128)) > value(disaggregated.tpot, full)
+    assert value(disaggregated.tpot, point(batch_cap_requests=128, arrival_rate=math.inf)) > \
+        value(disaggregated.tpot, full)
+
+
+@pytest.mark.parametrize("deployment", ["colocated", "disaggregated"])
+def test_batch_follows_load(colocated, disaggregated, deployment):
+    # Below saturation the decode batch is what the arrival rate sustains (Little's law).
+    metrics = colocated if deployment == "colocated" else disaggregated
+    full_batch = value(metrics.components["batch"], point())
+    rate = value(metrics.components["request_rate"], point(arrival_rate=math.inf))
+    batches = [value(metrics.components["batch_at_load"], point(arrival_rate=load * rate))
+               for load in (0.1, 0.5, 0.9)]
+    assert batches == sorted(batches) and batches[0] < 0.25 * full_batch
+    assert value(metrics.components["batch_at_load"], point(arrival_rate=math.inf)) == full_batch
+    # A smaller batch decodes faster.
+    assert value(metrics.tpot, point(arrival_rate=0.1 * rate)) < value(metrics.tpot, point(arrival_rate=math.inf))
+    # Little's law holds for the predicted batch: B = lambda_per_server x (n_out - 1) x TPOT.
+    servers = 1
+    per_server = 0.5 * rate / servers
+    tpot = value(metrics.tpot, point(arrival_rate=0.5 * rate))
+    if deployment == "disaggregated":
+        assert batches[1] == pytest.approx(per_server * 199 * tpot, rel=1e-9)
 
 
 def test_model_that_does_not_fit_serves_nothing(colocated):
@@ -221,17 +242,22 @@ def _window(result):
     return q["output_len"][done].sum() / (b - a), float(np.mean(tpot))
 
 
-@pytest.mark.parametrize("server", [{"max_running_requests": 32, "chunked_prefill_size": 2048},
-                                    {"max_running_requests": 128, "chunked_prefill_size": 512, "tp": 2}])
-def test_saturation_matches_simulation(colocated, server):
-    # Closed loop with more clients than batch slots keeps the server saturated.
+@pytest.mark.parametrize(("server", "cluster"), [
+    ({"max_running_requests": 32, "chunked_prefill_size": 2048}, {}),
+    ({"max_running_requests": 128, "chunked_prefill_size": 512, "tp": 2}, {}),
+    ({"max_running_requests": 64, "chunked_prefill_size": 8192}, {"prefill": {"workers": 1}, "decode": {"workers": 1}}),
+    ({"max_running_requests": 128, "chunked_prefill_size": 8192}, {"prefill": {"workers": 2}, "decode": {"workers": 1}}),
+])
+def test_saturation_matches_simulation(colocated, disaggregated, server, cluster):
+    # Closed loop with more clients than batch slots keeps the deployment saturated.
     batch = server["max_running_requests"]
-    scenario = validate_scenario({"server": server, "workload": {
+    scenario = validate_scenario({"server": server, "cluster": cluster, "workload": {
         "num_requests": 10 * batch, "concurrency": 2 * batch, "seed": 1,
         "input_len": {"dist": "uniform", "min": 500, "max": 1500},
         "output_len": {"dist": "uniform", "min": 100, "max": 300}}})
+    metrics = disaggregated if cluster else colocated
     result = simulate(scenario)
     full = scenario_point(S, scenario, freeze(result))
     throughput, tpot = _window(result)
-    assert value(colocated.throughput, full) == pytest.approx(throughput, rel=0.10)
-    assert value(colocated.tpot, full) == pytest.approx(tpot, rel=0.10)
+    assert value(metrics.throughput, full) == pytest.approx(throughput, rel=0.10)
+    assert value(metrics.tpot, full) == pytest.approx(tpot, rel=0.10)

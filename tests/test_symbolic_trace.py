@@ -40,7 +40,12 @@ SCENARIOS = {
                    "workload": {**OPEN_LOOP, "num_requests": 60}},
     "pp2": {"model": "llama-3.1-70b", "server": {"tp": 4, "pp": 2}, "workload": OPEN_LOOP},
     "dp2_copies": {"server": {"dp": 2}, "workload": OPEN_LOOP},
+    "pd_2p1d": {"cluster": {"prefill": {"workers": 2}, "decode": {"workers": 1}}, "workload": OPEN_LOOP},
+    "pd_per_pool_tp": {"model": "llama-3.1-70b", "server": {"tp": 4},
+                       "cluster": {"prefill": {"workers": 1, "server": {"tp": 8}}, "decode": {"workers": 2}},
+                       "workload": OPEN_LOOP},
 }
+PER_POOL_TP = {"pd_per_pool_tp"}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +54,7 @@ def traced():
     out = {}
     for name, scenario in SCENARIOS.items():
         result = simulate(scenario, record=True)
-        out[name] = (result, trace_expressions(result))
+        out[name] = (result, trace_expressions(result, ConfigSymbols(per_pool_tp=name in PER_POOL_TP)))
     return out
 
 
@@ -72,6 +77,13 @@ def test_scenarios_exercise_their_feature(traced):
     assert "EP" in {s.name for s in traced["moe_ep4"][1].makespan.free_symbols}
     assert "PP" in {s.name for s in traced["pp2"][1].makespan.free_symbols}
     assert len(traced["dp2_copies"][0].trace.timelines) == 2
+    # P/D: TTFT counts the prefill servers' steps, TPOT the decode server's.
+    pd_result, pd_expressions = traced["pd_2p1d"]
+    assert {tl.pool for tl in pd_result.trace.timelines.values()} == {"prefill", "decode"}
+    assert pd_expressions.constants["ttft_residual_sum_s"] > 0
+    per_pool = {s.name for s in traced["pd_per_pool_tp"][1].mean_ttft.free_symbols}
+    assert "TP_p" in per_pool and "TP" not in per_pool
+    assert "TP_d" in {s.name for s in traced["pd_per_pool_tp"][1].mean_tpot.free_symbols}
 
 
 def test_trace_expressions_are_compact(traced):
@@ -180,6 +192,12 @@ def test_dp_attention_is_not_recorded():
     with pytest.raises(ConfigError, match="enable_dp_attention"):
         simulate(scenario, record=True)
     assert simulate(scenario).summary["num_completed"] == 4
+
+
+def test_pools_with_two_tp_need_per_pool_symbols():
+    result = simulate(SCENARIOS["pd_per_pool_tp"], record=True)
+    with pytest.raises(ConfigError, match="per_pool_tp"):
+        trace_expressions(result)
 
 
 def test_per_pool_symbols_rejected_conflict():

@@ -173,7 +173,10 @@ def symbolize_law(symbols: ConfigSymbols, ctx: LawContext, pool: str = "default"
 
 def _numeric_server(model: str, gpu: str, scenario: Any, efficiency: Any, kv_cache_dtype: str,
                     quantization: str | None) -> tuple[Any, Any, Any, LawContext, dict[str, float]]:
-    """(ModelSpec, GPUSpec, ServerArgs, numeric law context, knob values) of a scenario or a model/GPU pair."""
+    """(ModelSpec, GPUSpec, ServerArgs, numeric law context, knob values) of a scenario or a model/GPU pair.
+
+    A P/D scenario's values are its decode pool's (see `points.main_pool`).
+    """
     from ..config.scenario import ServerArgs
     from ..hardware.gpus import get_gpu
     from ..serving.memory_plan import MB, memory_tier, reserve_mb
@@ -181,12 +184,15 @@ def _numeric_server(model: str, gpu: str, scenario: Any, efficiency: Any, kv_cac
     from ..serving.server_spec import build_law_context, build_server_spec, resolve_model
 
     if scenario is not None:
-        spec = build_server_spec(scenario.model, scenario.gpu, scenario.server, scenario.efficiency)
+        from .points import main_pool
+
+        _, args, gpu_name = main_pool(scenario)
+        spec = build_server_spec(scenario.model, gpu_name, args, scenario.efficiency)
         mem = spec.memory
-        cap = scenario.server.kv_pool_tokens or scenario.server.max_total_tokens
+        cap = args.kv_pool_tokens or args.max_total_tokens
         knobs = {"graph": mem.cuda_graph_max_bs, "f_mem": mem.mem_fraction_static,
                  "cap": float(cap) if cap else math.inf}
-        return spec.model, spec.gpu, scenario.server, spec.law, knobs
+        return spec.model, spec.gpu, args, spec.law, knobs
     args = ServerArgs(kv_cache_dtype=kv_cache_dtype, quantization=quantization)
     model_spec = resolve_model(model, quantization)
     gpu_spec = get_gpu(gpu)

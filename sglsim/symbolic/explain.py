@@ -17,7 +17,7 @@ from sympy import Expr, Symbol
 from ..errors import ConfigError, unknown
 from . import bridge
 from .frozen import FrozenParams, freeze
-from .points import decision_values, scenario_point
+from .points import decision_values, deployment_of, main_pool, scenario_point
 from .steady_state import METRIC_NAMES, SymbolicMetricBuilder
 from .symbols import ConfigSymbols, symbol_unit
 from .trace import METRICS as TRACE_METRICS, trace_expressions
@@ -115,8 +115,8 @@ def explain_metric(scenario: Any, metric: str, source: str = "steady", top: int 
         decisions = {s: v for s, v in point.items() if s in symbols.decision_vars()}
         method = "symbolic"
     else:
-        server = scenario.server
-        builder = SymbolicMetricBuilder(symbols, model=scenario.model, deployment="colocated",
+        _, server, _ = main_pool(scenario)
+        builder = SymbolicMetricBuilder(symbols, model=scenario.model, deployment=deployment_of(scenario),
                                         cuda_graph=not server.disable_cuda_graph,
                                         overlap=not server.disable_overlap_schedule)
         expr = builder.build_all_expressions().get_expression(metric)

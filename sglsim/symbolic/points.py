@@ -3,7 +3,9 @@
 `scenario_point(symbols, scenario, frozen)` returns the value of every
 symbol the steady-state metrics contain, for the configuration the
 scenario describes, so a metric evaluated there is the model's prediction
-for that simulation.
+for that simulation. A scenario is either aggregated (N_r co-located
+servers) or disaggregated (N_p prefill and N_d decode servers); the model
+does not cover a cluster that mixes both.
 """
 
 from __future__ import annotations
@@ -12,28 +14,64 @@ from typing import Any
 
 from sympy import Symbol
 
-from ..serving.server_spec import build_efficiency, build_server_spec
+from ..errors import ConfigError
+from ..serving.server_spec import build_server_spec
 from .frozen import FrozenParams
 from .symbols import ConfigSymbols
 
 
-def decision_values(symbols: ConfigSymbols, scenario: Any) -> dict[Symbol, float]:
-    """Decision variables of a co-located scenario (N_r servers of TP GPUs each).
+def deployment_of(scenario: Any) -> str:
+    """'colocated' for aggregated replicas, 'disaggregated' for P/D pools."""
+    cluster = scenario.cluster
+    if cluster.has_pd and cluster.num_replicas:
+        raise ConfigError(f"invalid cluster for the steady-state model: {cluster.num_replicas} aggregated "
+                          "replicas beside P/D pools; the model covers one kind of deployment at a time")
+    return "disaggregated" if cluster.has_pd else "colocated"
 
-    Without chunked prefill SGLang runs a whole prompt in one step, which is
-    a chunk as long as the context window. The disaggregated counts N_p and
-    N_d are set to the replica count too, so disaggregated metrics evaluate
-    at the same server count per pool.
-    """
-    spec = build_server_spec(scenario.model, scenario.gpu, scenario.server, build_efficiency(scenario.efficiency))
+
+def main_pool(scenario: Any) -> tuple[str, Any, str]:
+    """(pool name, server arguments, GPU) whose knobs the steady-state model uses: the decode pool under
+    P/D (its batch and KV pool bound the decode side), else the aggregated servers."""
+    if deployment_of(scenario) == "disaggregated":
+        return "decode", scenario.pool_server_args("decode"), scenario.pool_gpu("decode")
+    return "aggregated", scenario.server, scenario.gpu
+
+
+def _spec(scenario: Any, args: Any, gpu: str) -> Any:
+    return build_server_spec(scenario.model, gpu, args, scenario.efficiency)
+
+
+def _chunk(spec: Any) -> int:
+    # Without chunked prefill SGLang runs a whole prompt in one step: a chunk as long as the context.
     mem = spec.memory
-    chunk = mem.chunked_prefill_size if mem.chunked_prefill_size is not None else mem.context_len
-    tp = scenario.server.tp
-    replicas = scenario.cluster.replicas
+    return mem.chunked_prefill_size if mem.chunked_prefill_size is not None else mem.context_len
+
+
+def decision_values(symbols: ConfigSymbols, scenario: Any) -> dict[Symbol, float]:
+    """Decision variables of a scenario: server counts, chunk, batch caps and parallel sizes."""
     s = symbols
-    return {s.num_replicas: replicas, s.N_p: replicas, s.N_d: replicas, s.chunk_size: chunk,
-            s.batch_cap_tokens: scenario.server.max_prefill_tokens, s.batch_cap_requests: mem.max_running_requests,
-            s.tp_size: tp, s.tp_prefill: tp, s.tp_decode: tp, s.dp_size: 1, s.ep_size: 1}
+    cluster = scenario.cluster
+    if deployment_of(scenario) == "colocated":
+        args = scenario.server
+        spec = _spec(scenario, args, scenario.gpu)
+        return {s.num_replicas: cluster.num_replicas, s.chunk_size: _chunk(spec),
+                s.batch_cap_tokens: args.max_prefill_tokens, s.batch_cap_requests: spec.memory.max_running_requests,
+                s.tp_size: args.tp, s.dp_size: args.dp, s.ep_size: args.ep, s.pp_size: args.pp}
+    prefill_args, decode_args = scenario.pool_server_args("prefill"), scenario.pool_server_args("decode")
+    prefill = _spec(scenario, prefill_args, scenario.pool_gpu("prefill"))
+    decode = _spec(scenario, decode_args, scenario.pool_gpu("decode"))
+    out = {s.N_p: cluster.prefill.workers, s.N_d: cluster.decode.workers, s.chunk_size: _chunk(prefill),
+           s.batch_cap_tokens: prefill_args.max_prefill_tokens,
+           s.batch_cap_requests: decode.memory.max_running_requests,
+           s.dp_size: decode_args.dp, s.ep_size: decode_args.ep, s.pp_size: decode_args.pp}
+    if s.per_pool_tp:
+        out.update({s.tp_prefill: prefill_args.tp, s.tp_decode: decode_args.tp})
+    elif prefill_args.tp != decode_args.tp:
+        raise ConfigError(f"invalid symbols for this scenario: prefill TP {prefill_args.tp} and decode TP "
+                          f"{decode_args.tp} differ; use ConfigSymbols(per_pool_tp=True)")
+    else:
+        out[s.tp_size] = decode_args.tp
+    return out
 
 
 def scenario_point(symbols: ConfigSymbols, scenario: Any, frozen: FrozenParams) -> dict[Symbol, float]:

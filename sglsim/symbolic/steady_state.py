@@ -13,7 +13,9 @@ request under frozen workload parameters (see `frozen.py`):
   reads the weights once and every sequence's KV; the n_out - 1 steps of a
   request are a `Sum` whose closed form is (n_out - 1) x the mid-context step;
 - B = B_req while B_req requests fit in the KV pool, else the pool over the
-  mean occupancy (the retracting regime), as a `Piecewise`;
+  mean occupancy (the retracting regime); throughput is the capacity at that
+  batch, while TPOT and TTFT use the batch the arrival rate sustains
+  (Little's law, `batch_at_load`), which is the full batch at saturation;
 - attention takes the fastest feasible backend (`kernels.py`), the
   all-reduce the cheaper algorithm, launches graph or eager (from the law);
 - disaggregated: request rate = Min(N_p / T_prefill, N_d x B / decode
@@ -116,12 +118,17 @@ def mgc_wait(arrival: Expr, service: Expr, servers: Expr, service_scv: Expr) -> 
             * (1 + service_scv) / 2 * service)
 
 
-class UnevaluatedMaxOps(SymbolicOps):
-    """SymPy ops whose Max/Min skip SymPy's pairwise simplification.
+class SteadyOps(SymbolicOps):
+    """SymPy ops for the steady-state model: unevaluated Max/Min, and branches as unit steps.
 
     Constructing Max(a, b) normally compares the arguments symbolically,
     which takes seconds on step-law terms; the unevaluated form is the same
-    function and collapses to a number once values are bound.
+    function and collapses to a number once values are bound. A law's
+    two-way branch where(x <= y, a, b) becomes b + (a - b) UnitStep(y - x)
+    instead of a Piecewise: the model feeds step times back into batch
+    sizes that later branches compare, and SymPy folds every Piecewise that
+    appears inside another's condition, which does not finish on these
+    expressions. Both branches of every law's `where` are finite.
     """
 
     def max(self, a: Any, b: Any) -> Any:
@@ -130,6 +137,28 @@ class UnevaluatedMaxOps(SymbolicOps):
     def min(self, a: Any, b: Any) -> Any:
         return _min(a, b)
 
+    def where(self, cond: Any, if_true: Any, if_false: Any) -> Any:
+        if cond is True or cond is sympy.true:
+            return if_true
+        if cond is False or cond is sympy.false:
+            return if_false
+        holds = _indicator(cond)
+        return if_false + (if_true - if_false) * holds
+
+
+def _indicator(cond: Any) -> Expr:
+    """1 where a relational holds, else 0, as unit steps (ties follow the relational)."""
+    lhs, rhs = cond.lhs, cond.rhs
+    if isinstance(cond, sympy.LessThan):
+        return UnitStep(rhs - lhs)
+    if isinstance(cond, sympy.GreaterThan):
+        return UnitStep(lhs - rhs)
+    if isinstance(cond, sympy.StrictGreaterThan):
+        return 1 - UnitStep(rhs - lhs)
+    if isinstance(cond, sympy.StrictLessThan):
+        return 1 - UnitStep(lhs - rhs)
+    raise RuntimeError(f"law branch on an unsupported condition {cond}")
+
 
 class SymbolicShapes(StepCostModel):
     """The simulator's step shapes with symbolic sizes: MoE features computed with SymPy ops."""
@@ -137,7 +166,7 @@ class SymbolicShapes(StepCostModel):
     def moe_features(self, moe_tokens: Any) -> tuple[Any, Any]:
         if not self.ctx.model.is_moe:
             return 0, 0
-        ops, m = UnevaluatedMaxOps(), self.ctx.model
+        ops, m = SteadyOps(), self.ctx.model
         touched = expected_experts_touched(ops, m.num_experts, m.top_k, moe_tokens)
         return touched, expected_max_rank_assignments(ops, moe_tokens, m, self.ctx.par, self.ctx.eff)
 
@@ -188,7 +217,7 @@ class SymbolicMetricBuilder:
 
     def step_time(self, shape: Any, pool: _Pool) -> Expr:
         """The forward-step law, with attention at the fastest feasible backend."""
-        ops = UnevaluatedMaxOps()
+        ops = SteadyOps()
         gpu = gpu_time(ops, shape, pool.ctx)
         attention = pool.ctx.model.num_layers * attention_time(ops, shape, pool.ctx)
         return combine_step_time(ops, gpu + attention * (self.backend_factor - 1), shape, pool.ctx)
@@ -251,6 +280,29 @@ class SymbolicMetricBuilder:
         return {"batch": batch, "kv_pool_tokens": capacity, "decode_step": step_mid,
                 "decode_loop_sum": loop_sum, "decode_loop": (w["n_out"] - 1) * step_mid}
 
+    def batch_at_load(self, pool: _Pool, parts: dict[str, Expr], arrival: Expr,
+                      prefill_share: Expr) -> tuple[Expr, Expr]:
+        """(decode batch, decode step time) of a server whose requests arrive at `arrival` per second.
+
+        A request holds its slot for n_out - 1 decode steps of T(B), plus, on a
+        co-located server, the prefills of the B requests that replace it
+        (`prefill_share` = T_prefill each). With T(B) = a + b B, the secant
+        through B = 1 and the full batch, Little's law gives B = lambda
+        (n_out - 1) a / (1 - lambda prefill_share - lambda (n_out - 1) b), at
+        most the full batch; an infinite arrival rate (a saturated server)
+        gives the full batch and its exact step time. The step time at a
+        smaller batch is read off the same secant, which keeps the expression
+        to two step laws instead of nesting one inside another.
+        """
+        w = self.workload()
+        full = parts["batch"]
+        one = self.decode_step(pool, 1, w["ctx_mid"])
+        slope = (parts["decode_step"] - one) / _max(full - 1, sympy.Float(1e-9))
+        per_slot = arrival * (w["n_out"] - 1)
+        load = per_slot * (one - slope) / _max(1 - arrival * prefill_share - per_slot * slope, 0)
+        loaded = _min(full, load)
+        return loaded, one + slope * (loaded - 1)
+
     def _colocated(self) -> dict[str, Expr]:
         s, w = self.symbols, self.workload()
         pool = self.pool("default")
@@ -261,21 +313,24 @@ class SymbolicMetricBuilder:
         prefill_shape = self.prefill_shape(pool, per_step)
         prefill = self.step_time(prefill_shape, pool)
         parts["prefill_steps"] = prefill_shape.steps
-        cycle = parts["decode_loop"] + batch * prefill
         servers = s.num_replicas
-        rate = servers * batch / cycle
+        rate = servers * batch / (parts["decode_loop"] + batch * prefill)
+        # At the offered load the batch may be smaller than its cap, and so are its steps.
+        arrival = s.arrival_rate / servers
+        loaded, step = self.batch_at_load(pool, parts, arrival, prefill)
+        cycle = (w["n_out"] - 1) * step + loaded * prefill
         # Queueing for Poisson arrivals at lambda_req / N_r per server, two waits in series:
-        # 1. a free decode-batch slot: M/G/c with c = B slots held for a request's whole cycle;
+        # 1. a free decode-batch slot: M/G/c with c = B slots, each held for a request's cycle;
         # 2. the prefill queue, served before decode steps: M/G/1 with non-preemptive priority
         #    (Cobham), W = R / (1 - rho_prefill), R = mean residual work of the step in service.
-        arrival = s.arrival_rate / servers
         rho_prefill = arrival * prefill
-        rho_decode = arrival * parts["decode_loop"] / batch
+        rho_decode = arrival * (w["n_out"] - 1) * step / loaded
         slot_wait = mgc_wait(arrival, cycle, batch, s.output_len_scv)
-        residual = arrival * prefill**2 * (1 + s.prompt_len_scv) / 2 + rho_decode * parts["decode_step"] / 2
+        residual = arrival * prefill**2 * (1 + s.prompt_len_scv) / 2 + rho_decode * step / 2
         priority_wait = residual / _max(1 - rho_prefill, 0)
         parts.update({
             "prefill_time": prefill, "request_rate": rate, "num_gpus": servers * s.tp_size,
+            "batch_at_load": loaded, "decode_step_at_load": step,
             "ttft": slot_wait + priority_wait + prefill,
             "tpot": cycle / (w["n_out"] - 1),
             "peak_memory": self._server_memory(pool, s.batch_cap_requests * (w["n_in"] + w["n_out"])),
@@ -295,13 +350,15 @@ class SymbolicMetricBuilder:
         kv_gpu = kv_bytes_per_token_per_gpu(s, self.model, prefill_pool.tp)
         transfer_bytes = w["n_in"] * kv_gpu
         transfer = s.network_latency + transfer_bytes / s.network_bw
-        rate = _min(s.N_p / prefill, s.N_d * parts["batch"] / parts["decode_loop"],
-                         s.N_p * s.network_bw / transfer_bytes)
+        upstream = _min(s.N_p / prefill, s.N_p * s.network_bw / transfer_bytes)
+        rate = _min(upstream, s.N_d * parts["batch"] / parts["decode_loop"])
+        # Decode servers see what the prefill pool and the links deliver, split over N_d servers.
+        loaded, step = self.batch_at_load(decode_pool, parts, _min(s.arrival_rate, upstream) / s.N_d, 0)
         # Queueing: M/G/1 at each prefill server (Pollaczek-Khinchine), W = rho S (1 + scv) / (2 (1 - rho)),
         # then a free slot among the N_d x B decode slots (M/G/c), each held for a request's decode loop.
         rho = s.arrival_rate / s.N_p * prefill
         prefill_wait = rho * prefill * (1 + s.prompt_len_scv) / (2 * _max(1 - rho, 0))
-        slot_wait = mgc_wait(s.arrival_rate, parts["decode_loop"], s.N_d * parts["batch"], s.output_len_scv)
+        slot_wait = mgc_wait(s.arrival_rate, (w["n_out"] - 1) * step, s.N_d * parts["batch"], s.output_len_scv)
         if self.symbols.per_pool_tp:
             gpus = s.N_p * s.tp_prefill + s.N_d * s.tp_decode
         else:
@@ -310,8 +367,9 @@ class SymbolicMetricBuilder:
         prefill_peak = self._server_memory(prefill_pool, _max(w["n_in"], budget))
         parts.update({
             "prefill_time": prefill, "kv_transfer_time": transfer, "request_rate": rate, "num_gpus": gpus,
+            "batch_at_load": loaded, "decode_step_at_load": step,
             "ttft": prefill_wait + prefill + transfer + slot_wait,
-            "tpot": parts["decode_step"],
+            "tpot": step,
             "peak_memory": _max(prefill_peak, decode_peak),
             "bytes_per_request": self._request_bytes(decode_pool, parts, prefill_pool=prefill_pool),
             "network_bytes_per_s_per_gpu": rate * transfer_bytes / s.N_p,

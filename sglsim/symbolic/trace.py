@@ -12,6 +12,9 @@ sum over a few groups instead of one term per step.
 - throughput = output tokens / makespan;
 - mean TTFT = (sum over requests of the steps between arrival and first
   token + the residual of the step in flight at arrival, a constant) / N;
+  under P/D the steps are the prefill server's up to the end of the
+  prefill, and the KV transfer and the wait for the decode server's step
+  boundary are constants;
 - mean TPOT = sum over requests with n_out > 1 of (steps between first and
   last token) / (n_out - 1), averaged over those requests.
 
@@ -122,12 +125,12 @@ def _sweep(tl: WorkerTimeline, events: dict[int, list[tuple[int, float, int]]], 
 
 
 def _interval_events(record: TraceRecord, requests: dict[str, np.ndarray], lo_col: str, hi_col: str,
-                     weights: np.ndarray) -> dict[int, dict[int, list[tuple[int, float, int]]]]:
+                     weights: np.ndarray, worker_col: str) -> dict[int, dict[int, list[tuple[int, float, int]]]]:
     """Per worker and unit: (step in unit, weight change, count change) of each request interval."""
     events: dict[int, dict[int, list[tuple[int, float, int]]]] = {}
     ends_cache: dict[int, list[float]] = {}
     for i in np.nonzero(weights)[0]:
-        worker = int(requests["worker_id"][i])
+        worker = int(requests[worker_col][i])
         tl = record.timelines.get(worker)
         if tl is None:
             raise RuntimeError(f"request {int(requests['rid'][i])} finished on worker {worker}, which ran no step")
@@ -144,9 +147,9 @@ def _interval_events(record: TraceRecord, requests: dict[str, np.ndarray], lo_co
 
 
 def _weighted(record: TraceRecord, requests: dict[str, np.ndarray], lo_col: str, hi_col: str,
-              weights: np.ndarray) -> WeightedGroups:
+              weights: np.ndarray, worker_col: str = "worker_id") -> WeightedGroups:
     out = WeightedGroups()
-    events = _interval_events(record, requests, lo_col, hi_col, weights)
+    events = _interval_events(record, requests, lo_col, hi_col, weights, worker_col)
     for worker, per_unit in events.items():
         _sweep(record.timelines[worker], per_unit, out)
     return out
@@ -204,8 +207,12 @@ def trace_expressions(result: Any, symbols: ConfigSymbols | None = None) -> Trac
     output_tokens = int(summary["output_tokens"])
     throughput = sympy.Integer(output_tokens) / makespan
 
-    # Mean TTFT: weighted steps between arrival and first token, plus residuals.
-    ttft = _weighted(record, req, "arrived_at", "first_token_at", np.ones(n_done))
+    # Mean TTFT: weighted steps between arrival and first token, plus residuals. Under P/D the steps
+    # are the prefill server's, up to the end of the prefill; the KV transfer and the wait for the
+    # decode server's next step boundary are part of the constant.
+    req = {**req, "ttft_worker_id": np.where(req["prefill_worker_id"] >= 0, req["prefill_worker_id"],
+                                             req["worker_id"])}
+    ttft = _weighted(record, req, "arrived_at", "prefill_done_at", np.ones(n_done), "ttft_worker_id")
     ttft_sum = float(np.sum(req["first_token_at"] - req["arrived_at"]))
     residual_s = ttft_sum - ttft.float_s
     mean_ttft = (_groups_expression(ttft, contexts) + _number(residual_s)) / n_done
