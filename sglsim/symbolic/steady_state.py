@@ -19,7 +19,9 @@ request under frozen workload parameters (see `frozen.py`):
 - attention takes the fastest feasible backend (`kernels.py`), the
   all-reduce the cheaper algorithm, launches graph or eager (from the law);
 - disaggregated: request rate = Min(N_p / T_prefill, N_d x B / decode
-  time, KV-transfer rate); co-located: N_r x B / (decode time + B x T_prefill);
+  time, N_p / T_transfer, N_d / T_transfer) with the simulator's KV-transfer
+  law over the scale-out network; co-located: N_r x B / (decode time + B x
+  T_prefill);
 - TTFT adds queueing for Poisson arrivals at lambda_req: waiting for a free
   decode-batch slot (M/G/c, Sakasegawa's approximation) and for the prefill
   queue (M/G/1, Pollaczek-Khinchine; co-located servers serve prefill before
@@ -38,6 +40,7 @@ from sympy import Expr
 from ..config.scenario import ServerArgs
 from ..costs.efficiency import DEFAULT_EFFICIENCY
 from ..costs.forward import attention_time, combine_step_time, gpu_time
+from ..costs.kv_transfer import kv_transfer_time
 from ..costs.laws import expected_experts_touched, expected_max_rank_assignments
 from ..costs.ops import SymbolicOps
 from ..costs.params import ParallelParams
@@ -314,18 +317,21 @@ class SymbolicMetricBuilder:
         prefill = self.step_time(prefill_shape, pool)
         parts["prefill_steps"] = prefill_shape.steps
         servers = s.num_replicas
-        rate = servers * batch / (parts["decode_loop"] + batch * prefill)
+        full_cycle = parts["decode_loop"] + batch * prefill
+        rate = servers * batch / full_cycle
         # At the offered load the batch may be smaller than its cap, and so are its steps.
         arrival = s.arrival_rate / servers
         loaded, step = self.batch_at_load(pool, parts, arrival, prefill)
         cycle = (w["n_out"] - 1) * step + loaded * prefill
         # Queueing for Poisson arrivals at lambda_req / N_r per server, two waits in series:
-        # 1. a free decode-batch slot: M/G/c with c = B slots, each held for a request's cycle;
+        # 1. a free decode-batch slot: M/G/c with c = B slots. A request waits only while the batch
+        #    is full, and then each slot is held for a full batch's cycle, so S = that cycle and
+        #    rho = lambda S / c is the load over the capacity;
         # 2. the prefill queue, served before decode steps: M/G/1 with non-preemptive priority
         #    (Cobham), W = R / (1 - rho_prefill), R = mean residual work of the step in service.
         rho_prefill = arrival * prefill
         rho_decode = arrival * (w["n_out"] - 1) * step / loaded
-        slot_wait = mgc_wait(arrival, cycle, batch, s.output_len_scv)
+        slot_wait = mgc_wait(arrival, full_cycle, batch, s.output_len_scv)
         residual = arrival * prefill**2 * (1 + s.prompt_len_scv) / 2 + rho_decode * step / 2
         priority_wait = residual / _max(1 - rho_prefill, 0)
         parts.update({
@@ -347,18 +353,22 @@ class SymbolicMetricBuilder:
         prefill_shape = self.prefill_shape(prefill_pool, _max(1, budget / w["n_new"]))
         prefill = self.step_time(prefill_shape, prefill_pool)
         parts["prefill_steps"] = prefill_shape.steps
+        # The KV of a prompt crosses the scale-out network (the transfer law the simulator runs);
+        # each server's port carries one transfer at a time.
+        transfer = kv_transfer_time(SteadyOps(), decode_pool.ctx.model, w["n_in"], prefill_pool.tp, decode_pool.tp,
+                                    s.network_bw, s.network_latency, decode_pool.ctx.eff)
+        upstream = _min(s.N_p / prefill, s.N_p / transfer, s.N_d / transfer)
         kv_gpu = kv_bytes_per_token_per_gpu(s, self.model, prefill_pool.tp)
-        transfer_bytes = w["n_in"] * kv_gpu
-        transfer = s.network_latency + transfer_bytes / s.network_bw
-        upstream = _min(s.N_p / prefill, s.N_p * s.network_bw / transfer_bytes)
         rate = _min(upstream, s.N_d * parts["batch"] / parts["decode_loop"])
         # Decode servers see what the prefill pool and the links deliver, split over N_d servers.
         loaded, step = self.batch_at_load(decode_pool, parts, _min(s.arrival_rate, upstream) / s.N_d, 0)
         # Queueing: M/G/1 at each prefill server (Pollaczek-Khinchine), W = rho S (1 + scv) / (2 (1 - rho)),
-        # then a free slot among the N_d x B decode slots (M/G/c), each held for a request's decode loop.
+        # then a free slot among the N_d x B decode slots (M/G/c), each held for a full batch's decode
+        # loop. The decode server preallocates KV for a request at one step boundary and merges it
+        # into its batch (the first token) at another: two half steps on average.
         rho = s.arrival_rate / s.N_p * prefill
         prefill_wait = rho * prefill * (1 + s.prompt_len_scv) / (2 * _max(1 - rho, 0))
-        slot_wait = mgc_wait(s.arrival_rate, (w["n_out"] - 1) * step, s.N_d * parts["batch"], s.output_len_scv)
+        slot_wait = mgc_wait(s.arrival_rate, parts["decode_loop"], s.N_d * parts["batch"], s.output_len_scv)
         if self.symbols.per_pool_tp:
             gpus = s.N_p * s.tp_prefill + s.N_d * s.tp_decode
         else:
@@ -368,11 +378,11 @@ class SymbolicMetricBuilder:
         parts.update({
             "prefill_time": prefill, "kv_transfer_time": transfer, "request_rate": rate, "num_gpus": gpus,
             "batch_at_load": loaded, "decode_step_at_load": step,
-            "ttft": prefill_wait + prefill + transfer + slot_wait,
+            "ttft": prefill_wait + prefill + transfer + slot_wait + step,
             "tpot": step,
             "peak_memory": _max(prefill_peak, decode_peak),
             "bytes_per_request": self._request_bytes(decode_pool, parts, prefill_pool=prefill_pool),
-            "network_bytes_per_s_per_gpu": rate * transfer_bytes / s.N_p,
+            "network_bytes_per_s_per_gpu": rate * w["n_in"] * kv_gpu / s.N_p,
         })
         return parts
 
