@@ -183,7 +183,8 @@ class WorkerTimeline:
 
     # ----- positions of times in the step sequence -----
 
-    def _ends(self) -> list[float]:
+    def unit_ends(self) -> list[float]:
+        """End time of each unit, in order (for bisecting times into the step sequence)."""
         return [u.end for u in self.units]
 
     def first_step_starting_at_or_after(self, t: float, ends: list[float]) -> tuple[int, int]:

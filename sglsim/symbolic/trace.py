@@ -134,7 +134,9 @@ def _interval_events(record: TraceRecord, requests: dict[str, np.ndarray], lo_co
         tl = record.timelines.get(worker)
         if tl is None:
             raise RuntimeError(f"request {int(requests['rid'][i])} finished on worker {worker}, which ran no step")
-        ends = ends_cache.setdefault(worker, tl._ends())
+        ends = ends_cache.get(worker)
+        if ends is None:
+            ends = ends_cache[worker] = tl.unit_ends()
         lo = tl.first_step_starting_at_or_after(float(requests[lo_col][i]), ends)
         hi = tl.first_step_ending_after(float(requests[hi_col][i]), ends)
         if lo >= hi:
