@@ -38,11 +38,25 @@ class SimulationResult:
     def to_dict(self, include_requests: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"summary": self.summary, "config": self.config, "timeseries": self.timeseries}
         if include_requests:
-            out["requests"] = {k: v.tolist() for k, v in self.requests.items()}
+            out["requests"] = {k: _json_column(k, v) for k, v in self.requests.items()}
         return out
 
     def write_json(self, path: str | Path, include_requests: bool = False) -> None:
         Path(path).write_text(json.dumps(self.to_dict(include_requests), indent=2, default=_json_default))
+
+
+INTEGER_COLUMNS = frozenset({"rid", "input_len", "output_len", "cached_tokens", "worker_id", "retractions",
+                             "prefill_worker_id"})
+"""Per-request columns that count things; the collector stores every column as floats."""
+
+
+def _json_column(name: str, values: np.ndarray) -> list[Any]:
+    """Convert a per-request column for JSON: counts to ints, undefined values (NaN) to null.
+
+    TPOT is undefined for a single-token request."""
+    if name in INTEGER_COLUMNS:
+        return values.astype(np.int64).tolist()
+    return [None if v != v else v for v in values.tolist()]
 
 
 def _json_default(value: Any) -> Any:
@@ -214,4 +228,7 @@ def simulate(scenario: Scenario | dict[str, Any] | str | Path, progress: Progres
         scenario = load_scenario(scenario)
     elif isinstance(scenario, dict):
         scenario = validate_scenario(scenario)
+    elif not isinstance(scenario, Scenario):
+        raise TypeError(f"simulate() expects a Scenario, a dict of its fields or a YAML path, "
+                        f"got {type(scenario).__name__}")
     return Simulation(scenario, progress, record).run()

@@ -19,13 +19,14 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-from ..errors import ConfigError
+from ..errors import ConfigError, not_utf8
 
 PositiveInt = Field(gt=0)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: an infinite rate, scale or time is never a meaningful setting.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ServerArgs(_Strict):
@@ -118,7 +119,7 @@ class ClusterConfig(_Strict):
     router: RouterPolicy = "cache_aware"
     cache_aware: CacheAwareArgs = CacheAwareArgs()
     dp_aware: bool = Field(False, description="Route to each DP rank of a server as its own target")
-    seed: int = Field(0, description="Seed of the routers' random choices")
+    seed: int = Field(0, ge=0, description="Seed of the routers' random choices")
     inter_node_link: Literal["infiniband", "ethernet"] = "infiniband"
     prefill: Optional[PoolConfig] = None
     decode: Optional[DecodePoolConfig] = None
@@ -175,7 +176,7 @@ class WorkloadConfig(_Strict):
     output_len: Optional[LengthSpec] = None
     shared_prefix: Optional[SharedPrefixSpec] = None
     max_request_tokens: Optional[int] = Field(None, gt=1, description="Shrink longer requests proportionally (Vidur's cap)")
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="Seed of every random draw of the workload")
 
     @field_validator("input_len", "output_len", mode="before")
     @classmethod
@@ -250,6 +251,10 @@ def validate_scenario(data: dict[str, Any], source: str = "scenario") -> Scenari
     except ValidationError as err:
         raise _format_error(err, source) from None
     _check_cluster(scenario, source)
+    _check_workload(scenario.workload, source)
+    from ..costs.efficiency import check_overrides
+
+    check_overrides(scenario.efficiency, source)
     return scenario
 
 
@@ -272,6 +277,38 @@ def _check_cluster(scenario: Scenario, source: str) -> None:
             raise _format_error(err, source, f"cluster.{pool}.server") from None
 
 
+def _check_workload(wl: WorkloadConfig, source: str) -> None:
+    """Reject pairs of workload options where one would silently override the other."""
+    if wl.trace is not None:
+        for name, what in (("input_len", "lengths"), ("output_len", "lengths"), ("shared_prefix", "prompts")):
+            if getattr(wl, name) is not None:
+                raise ConfigError(f"conflicting workload.{name} and workload.trace in {source}: a trace sets "
+                                  f"the {what}; drop one of them")
+    if wl.concurrency is not None and wl.rate is not None:
+        raise ConfigError(f"conflicting workload.rate and workload.concurrency in {source}: a closed loop sends "
+                          "each client's next request when its last one finishes; drop one of them")
+    _check_arrival_knobs(wl, source)
+
+
+def _check_arrival_knobs(wl: WorkloadConfig, source: str) -> None:
+    """Reject time_scale, arrival and cv settings that the chosen arrivals would ignore."""
+    stretch = "time_scale stretches a trace's own timestamps"
+    if wl.time_scale != 1.0:
+        if wl.trace is None:
+            raise ConfigError(f"invalid workload.time_scale {wl.time_scale} in {source}: {stretch}; "
+                              "it needs a trace")
+        for other in ("rate", "concurrency"):
+            if getattr(wl, other) is not None:
+                raise ConfigError(f"conflicting workload.time_scale and workload.{other} in {source}: "
+                                  f"{stretch}; drop one of them")
+    if wl.arrival != "poisson" and wl.rate is None:
+        raise ConfigError(f"invalid workload.arrival {wl.arrival!r} in {source}: an arrival process needs a rate "
+                          "(--rate)")
+    if wl.cv != 1.0 and wl.arrival != "gamma":
+        raise ConfigError(f"conflicting workload.cv and workload.arrival {wl.arrival!r} in {source}: cv shapes "
+                          "gamma arrivals; set arrival gamma or drop cv")
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read a YAML scenario file."""
     import yaml
@@ -280,7 +317,9 @@ def load_scenario(path: str | Path) -> Scenario:
     if not path.is_file():
         raise ConfigError(f"scenario file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise not_utf8("scenario file", path, exc) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

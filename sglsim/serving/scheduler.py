@@ -279,6 +279,10 @@ class Scheduler(DisaggregationHooks):
     def get_new_batch_prefill(self, now: float) -> ExtendBatch | None:
         """Form the next prefill batch, or None when nothing can be admitted."""
         cfg = self.config
+        if cfg.disaggregation_mode == "prefill":
+            # A prefill server has no running batch whose shrinking would clear the flag, so SGLang's
+            # prefill event loop resets it before every batch (else it hangs under load).
+            self.batch_is_full = False
         if (self.batch_is_full or not self.waiting) and self.chunked_req is None:
             return None
         running_bs = len(self.running)

@@ -112,7 +112,7 @@ def build_server_spec(model_name: str, gpu_name: str, args: Any,
         mem_fraction_static=args.mem_fraction_static, max_total_tokens=args.max_total_tokens,
         max_running_requests=args.max_running_requests, context_length=args.context_length,
         kv_cache_dtype=args.kv_cache_dtype, kv_pool_tokens=args.kv_pool_tokens,
-        schedule_conservativeness=args.schedule_conservativeness)
+        schedule_conservativeness=args.schedule_conservativeness, page_size=args.page_size)
     scheduler = SchedulerConfig(
         max_total_tokens=memory.max_total_num_tokens,
         chunked_prefill_size=memory.chunked_prefill_size,
