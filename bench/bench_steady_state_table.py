@@ -1,12 +1,13 @@
 """Steady-state predictions against simulations at saturation (and TTFT against load).
 
-For each configuration: simulate a closed loop with twice as many clients
-as decode-batch slots (the deployment stays saturated), measure output
-throughput and mean TPOT in the middle half of the run (ramp-up and drain
-excluded), freeze the workload averages from the same run, and evaluate
-the steady-state model at the scenario's configuration. Prints a Markdown
-table and the largest errors; the second table compares the mean TTFT of
-open-loop Poisson runs at several loads with the model's queueing terms.
+Each configuration runs as a closed loop with twice as many clients as
+decode-batch slots, so the deployment stays saturated. The script measures
+output throughput and mean TPOT in the middle half of the run (ramp-up and
+drain excluded), freezes the workload averages from the same run and
+evaluates the steady-state model at the scenario's configuration. It prints
+a Markdown table and the largest errors. A second table compares the mean
+TTFT of open-loop Poisson runs at several loads with the model's queueing
+terms.
 """
 
 from __future__ import annotations

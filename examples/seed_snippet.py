@@ -1,9 +1,9 @@
 """Size a disaggregated Llama-3.1-8B deployment on H100s from symbolic metrics.
 
-Builds the steady-state metrics over the configuration symbols, prints the
-throughput expression and the constraints (each printed as `expr > 0`), then
-freezes the workload averages from a short simulation and searches a grid of
-configurations for the Pareto front of throughput against cost per token.
+Builds the steady-state metrics over the configuration symbols and prints
+the throughput expression and the constraints, each as `expr > 0`. Then it
+freezes the workload averages from a short simulation and searches a grid
+of configurations for the Pareto front of throughput against cost per token.
 
 Run: python examples/seed_snippet.py
 """

@@ -111,9 +111,9 @@ class _Observer:
 class Simulation:
     """One run of a scenario. Build it, call `run()`, read the result.
 
-    With `record=True` the result's `trace` holds every step grouped by the
-    law's branch choices, which `sglsim.symbolic.trace_expressions` turns
-    into SymPy metrics; recording costs nothing when off.
+    With `record=True` the result's `trace` contains every step grouped by
+    the law's branch choices, which `sglsim.symbolic.trace_expressions`
+    turns into SymPy metrics. Recording costs nothing when off.
     """
 
     def __init__(self, scenario: Scenario, progress: ProgressFn | None = None, record: bool = False) -> None:

@@ -45,7 +45,8 @@ def test_unit_step_compiles():
     x = sympy.Symbol("x")
     compiled = bridge.compile_expression(UnitStep(x))
     assert compiled(np.array([-1.0, 0.0, 2.0, -np.inf])).tolist() == [0.0, 1.0, 1.0, 0.0]
-    assert UnitStep(sympy.Integer(-3)) == 0 and UnitStep(sympy.oo) == 1
+    assert UnitStep(sympy.Integer(-3)) == 0
+    assert UnitStep(sympy.oo) == 1
     assert sympy.diff(UnitStep(x**2), x) == 0
 
 

@@ -63,7 +63,8 @@ def test_throughput_and_cost_constraints():
     assert constraints.get_constraint("cost_per_hour").expr == expected
     summary = constraints.summarize()
     assert summary.count("\n") == 2
-    assert "min_throughput" in summary and "USD per hour" in summary
+    assert "min_throughput" in summary
+    assert "USD per hour" in summary
 
 
 @pytest.mark.parametrize(("call", "message"), [

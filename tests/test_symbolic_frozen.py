@@ -30,19 +30,23 @@ def test_freeze_measures_averages(shared_prefix_run):
     # pi_hit x prefix_match x n_in_avg is the mean cached prompt length.
     cached = frozen.cache_hit_rate * frozen.avg_prefix_match * frozen.avg_prompt_len
     assert cached == pytest.approx(requests["cached_tokens"].mean(), rel=1e-12)
-    assert 0 < frozen.cache_hit_rate <= 1 and frozen.avg_prefix_match > 0
+    assert 0 < frozen.cache_hit_rate <= 1
+    assert frozen.avg_prefix_match > 0
     # And the token share matches the summary's cache hit rate.
     assert frozen.cache_hit_rate * frozen.avg_prefix_match == pytest.approx(
         shared_prefix_run.summary["cache_hit_rate"], rel=1e-12)
-    assert frozen.prompt_len_scv > 0 and frozen.output_len_scv > 0
+    assert frozen.prompt_len_scv > 0
+    assert frozen.output_len_scv > 0
     arrivals = np.sort(requests["arrived_at"])
     assert frozen.arrival_rate == pytest.approx(199 / (arrivals[-1] - arrivals[0]))
 
 
 def test_freeze_without_hits_or_spread():
     frozen = freeze(simulate({"workload": {"num_requests": 10, "input_len": 300, "output_len": 20}}))
-    assert frozen.cache_hit_rate == 0 and frozen.avg_prefix_match == 0
-    assert frozen.prompt_len_scv == 0 and frozen.output_len_scv == 0
+    assert frozen.cache_hit_rate == 0
+    assert frozen.avg_prefix_match == 0
+    assert frozen.prompt_len_scv == 0
+    assert frozen.output_len_scv == 0
     # Everything arrives at t = 0: the arrival rate is infinite, not a made-up number.
     assert math.isinf(frozen.arrival_rate)
 

@@ -68,14 +68,16 @@ def test_values_leave_no_free_symbol(deployment, model, tp):
     for name, expr in metrics.as_dict().items():
         bound = bind(expr, full)
         assert not bound.free_symbols, (name, bound.free_symbols)
-        assert math.isfinite(float(bound)) and float(bound) >= 0, name
+        assert math.isfinite(float(bound)), name
+        assert float(bound) >= 0, name
 
 
 def test_per_pool_tp_symbols():
     symbols = ConfigSymbols(per_pool_tp=True)
     metrics = SymbolicMetricBuilder(symbols).build_all_expressions()
     names = {s.name for s in metrics.throughput.free_symbols}
-    assert {"TP_p", "TP_d"} <= names and "TP" not in names
+    assert {"TP_p", "TP_d"} <= names
+    assert "TP" not in names
     assert metrics.components["num_gpus"] == symbols.N_p * symbols.tp_prefill + symbols.N_d * symbols.tp_decode
 
 
@@ -125,7 +127,8 @@ def test_batch_follows_load(colocated, disaggregated, deployment):
     rate = value(metrics.components["request_rate"], point(arrival_rate=math.inf))
     batches = [value(metrics.components["batch_at_load"], point(arrival_rate=load * rate))
                for load in (0.1, 0.5, 0.9)]
-    assert batches == sorted(batches) and batches[0] < 0.25 * full_batch
+    assert batches == sorted(batches)
+    assert batches[0] < 0.25 * full_batch
     assert value(metrics.components["batch_at_load"], point(arrival_rate=math.inf)) == full_batch
     # A smaller batch decodes faster.
     assert value(metrics.tpot, point(arrival_rate=0.1 * rate)) < value(metrics.tpot, point(arrival_rate=math.inf))
@@ -146,7 +149,7 @@ def test_model_that_does_not_fit_serves_nothing(colocated):
 
 
 def test_kv_limited_batch(colocated):
-    # A pool that holds 10 requests of 1100 tokens caps the batch below B_req = 64.
+    # A pool with room for 10 requests of 1100 tokens caps the batch below B_req = 64.
     batch = value(colocated.components["batch"], point(cache_capacity=11000.0))
     assert batch == pytest.approx(11000.0 / 1100.0)
     assert value(colocated.components["batch"], point()) == 64

@@ -56,9 +56,11 @@ def test_every_symbol_has_a_unit():
 
 def test_per_pool_tp_decision_vars():
     s = ConfigSymbols(per_pool_tp=True)
-    assert s.tp_prefill in s.decision_vars() and s.tp_decode in s.decision_vars()
+    assert s.tp_prefill in s.decision_vars()
+    assert s.tp_decode in s.decision_vars()
     assert s.tp_size not in s.decision_vars()
-    assert s.tp_for("prefill") is s.tp_prefill and s.tp_for("default") is s.tp_size
+    assert s.tp_for("prefill") is s.tp_prefill
+    assert s.tp_for("default") is s.tp_size
     assert ConfigSymbols().tp_for("prefill") is ConfigSymbols().tp_size
 
 
@@ -68,11 +70,15 @@ def test_values_for_llama_70b_on_h100():
     # Every symbol but the decision variables and the frozen workload parameters has a value.
     expected = set(s.all_symbols()) - set(s.decision_vars()) - set(s.frozen_params()) - {s.tp_prefill, s.tp_decode}
     assert set(values) == expected
-    assert values[s.num_layers] == 80 and values[s.hidden_dim] == 8192 and values[s.num_kv_heads] == 8
+    assert values[s.num_layers] == 80
+    assert values[s.hidden_dim] == 8192
+    assert values[s.num_kv_heads] == 8
     assert values[s.kv_bytes_per_token] == 2 * 8 * 128 * 80 * 2
     assert values[s.gpu_mem_cap] == 80 * 1024**3
-    assert values[s.gpu_flops] == 989e12 and values[s.gemm_peak_ratio] == 1.0
-    assert values[s.num_experts] == 0 and values[s.top_k_experts] == 0
+    assert values[s.gpu_flops] == 989e12
+    assert values[s.gemm_peak_ratio] == 1.0
+    assert values[s.num_experts] == 0
+    assert values[s.top_k_experts] == 0
     assert values[s.sm_version] == 90
     assert math.isinf(values[s.cache_capacity])
     # Efficiency constants are the GPU's fitted preset.
@@ -87,9 +93,11 @@ def test_values_follow_a_scenario():
                                              "page_size": 16, "kv_pool_tokens": 50000},
                                   "slo": {"ttft_s": 0.3}})
     values = s.values(scenario=scenario)
-    assert values[s.gemm_peak_ratio] == 2.0 and values[s.weight_bytes] == 1.0
+    assert values[s.gemm_peak_ratio] == 2.0
+    assert values[s.weight_bytes] == 1.0
     assert values[s.kv_bytes_per_token] == 2 * 8 * 128 * 80 * 1
-    assert values[s.block_size] == 16 and values[s.cache_capacity] == 50000
+    assert values[s.block_size] == 16
+    assert values[s.cache_capacity] == 50000
     assert values[s.efficiency["gemm_compute"]] == 0.6
     assert values[s.ttft_slo] == 0.3
     assert values[s.cuda_graph_max_bs] == 512  # SGLang's tier for tp >= 4 on a 141 GB GPU
@@ -99,8 +107,10 @@ def test_values_follow_a_scenario():
 def test_moe_values():
     s = ConfigSymbols()
     values = s.values(model="deepseek-v3", gpu="h200")
-    assert values[s.num_experts] == 256 and values[s.top_k_experts] == 8
-    assert values[s.num_dense_layers] == 3 and values[s.kv_lora_rank] == 512
+    assert values[s.num_experts] == 256
+    assert values[s.top_k_experts] == 8
+    assert values[s.num_dense_layers] == 3
+    assert values[s.kv_lora_rank] == 512
     assert values[s.kv_bytes_per_token] == (512 + 64) * 61 * 2
 
 

@@ -82,17 +82,19 @@ def test_scenarios_exercise_their_feature(traced):
     assert {tl.pool for tl in pd_result.trace.timelines.values()} == {"prefill", "decode"}
     assert pd_expressions.constants["ttft_residual_sum_s"] > 0
     per_pool = {s.name for s in traced["pd_per_pool_tp"][1].mean_ttft.free_symbols}
-    assert "TP_p" in per_pool and "TP" not in per_pool
+    assert "TP_p" in per_pool
+    assert "TP" not in per_pool
     assert "TP_d" in {s.name for s in traced["pd_per_pool_tp"][1].mean_tpot.free_symbols}
 
 
 def test_trace_expressions_are_compact(traced):
-    # Hundreds or thousands of steps collapse into one monomial per law term; the count depends on the
+    # Hundreds or thousands of steps collapse into one monomial per law term. The count depends on the
     # model's laws (DeepEP and MLA have the most), not on the number of steps.
     for name, (result, expressions) in traced.items():
         terms = len(sympy.Add.make_args(expressions.makespan))
         assert expressions.num_steps > 300, name
-        assert terms < 200 and terms < expressions.num_steps / 2, name
+        assert terms < 200, name
+        assert terms < expressions.num_steps / 2, name
         ttft_terms = sympy.Add.make_args(sympy.expand(expressions.mean_ttft * result.summary["num_completed"]))
         assert len(ttft_terms) < 200, name
 
@@ -120,7 +122,7 @@ def test_single_request_narrated():
                                                  ("elementwise_floor_s", 1.5)])
 def test_trace_predicts_perturbed_rerun(constant, factor):
     # A burst's schedule does not depend on timing, so changing an efficiency constant
-    # (within the region where no branch flips) moves the simulation exactly as the expression says.
+    # (within the region where no branch flips) moves the simulation exactly as the expression predicts.
     scenario = {"server": {"tp": 2, "chunked_prefill_size": 1024},
                 "workload": {"num_requests": 120, "seed": 3, "input_len": {"dist": "uniform", "min": 200, "max": 3000},
                              "output_len": {"dist": "uniform", "min": 1, "max": 300}}}
@@ -201,7 +203,7 @@ def test_pools_with_two_tp_need_per_pool_symbols():
 
 
 def test_per_pool_symbols_rejected_conflict():
-    # One TP symbol cannot take two values; the binder says how to fix it.
+    # One TP symbol cannot take two values, and the error names the fix.
     from sglsim.symbolic.binding import _Binder
 
     binder = _Binder()

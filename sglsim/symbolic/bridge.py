@@ -1,11 +1,12 @@
 """The numeric bridge: compile expressions once, evaluate them over arrays, differentiate, export.
 
-`compile_expression(expr, symbols, bind=values)` substitutes the bound
-symbols, then lambdifies the rest with common-subexpression elimination
-into one NumPy function; calling it with arrays evaluates every
-configuration at once (broadcasting). `sensitivities` returns partial
-derivatives and elasticities at a point. Exports: plain text, LaTeX, JSON
-(SymPy `srepr`, which keeps each symbol's assumptions) and Python source.
+`compile_expression(expr, symbols, bind_values=values)` lambdifies an
+expression once, with common-subexpression elimination, into one NumPy
+function whose bound symbols are constants. Calling it with arrays
+evaluates every configuration at once (broadcasting). `sensitivities`
+returns partial derivatives and elasticities at a point. Exports: plain
+text, LaTeX, JSON (SymPy `srepr`, which keeps each symbol's assumptions)
+and Python source.
 """
 
 from __future__ import annotations
@@ -137,9 +138,9 @@ def compile_expression(expr: Expr, symbols: Iterable[Symbol] | None = None,
 def derivative(expr: Expr, sym: Symbol) -> Expr:
     """Partial derivative of an expression; each ceiling is held constant (zero derivative almost everywhere)."""
     expr = closed_form(expr)
-    held = {c: sympy.Dummy(f"ceil{i}") for i, c in enumerate(expr.atoms(sympy.ceiling))}
-    back = {d: c for c, d in held.items()}
-    return sympy.diff(expr.xreplace(held), sym).xreplace(back)
+    constants = {c: sympy.Dummy(f"ceil{i}") for i, c in enumerate(expr.atoms(sympy.ceiling))}
+    back = {d: c for c, d in constants.items()}
+    return sympy.diff(expr.xreplace(constants), sym).xreplace(back)
 
 
 def sensitivities(expr: Expr, point: Mapping[Symbol, Any], symbols: Iterable[Symbol] | None = None,
@@ -147,11 +148,12 @@ def sensitivities(expr: Expr, point: Mapping[Symbol, Any], symbols: Iterable[Sym
                   relative_step: float = 1e-6) -> list[tuple[Symbol, float, float]]:
     """(symbol, df/dx, elasticity x/f df/dx) at `point`, sorted by |elasticity|, largest first.
 
-    method "symbolic" differentiates the expression (ceilings held constant,
-    their derivative being zero almost everywhere); "numeric" compiles once
-    and takes central differences of relative size `relative_step` for all
-    symbols in one vectorised call, which suits expressions of thousands of
-    operations. Every free symbol of `expr` needs a value in `point`.
+    Method "symbolic" differentiates the expression, holding ceilings
+    constant because their derivative is zero almost everywhere. Method
+    "numeric" compiles once and takes central differences of relative size
+    `relative_step` for all symbols in one vectorised call, which suits
+    expressions of thousands of operations. Every free symbol of `expr`
+    needs a value in `point`.
     """
     expr = closed_form(sympy.sympify(expr))
     free = sorted(expr.free_symbols, key=lambda s: s.name)
@@ -161,21 +163,21 @@ def sensitivities(expr: Expr, point: Mapping[Symbol, Any], symbols: Iterable[Sym
     # Hold every ceiling at its value at the point: a step of the ceiling is not a slope,
     # so a symbol that only appears inside ceilings gets derivative 0.
     expr = bind(expr, {c: bind(c, point) for c in expr.atoms(sympy.ceiling)})
-    wanted = [s for s in (symbols if symbols is not None else free)
+    selected = [s for s in (symbols if symbols is not None else free)
               if s in free and math.isfinite(float(point[s]))]
     base = np.array([float(point[s]) for s in free])
     compiled = compile_expression(expr, free)
     value = float(compiled(*base))
     if method == "numeric":
-        derivatives = _central_differences(compiled, free, base, wanted, relative_step)
+        derivatives = _central_differences(compiled, free, base, selected, relative_step)
     elif method == "symbolic":
-        derivatives = [float(compile_expression(sympy.diff(expr, sym), free)(*base)) for sym in wanted]
+        derivatives = [float(compile_expression(sympy.diff(expr, sym), free)(*base)) for sym in selected]
     else:
         from ..errors import unknown
 
         raise unknown("sensitivity method", method, ("numeric", "symbolic"))
     rows = []
-    for sym, d in zip(wanted, derivatives):
+    for sym, d in zip(selected, derivatives):
         x = float(point[sym])
         elasticity = d * x / value if value and math.isfinite(value) and math.isfinite(d) else 0.0
         rows.append((sym, d, elasticity))
@@ -184,11 +186,11 @@ def sensitivities(expr: Expr, point: Mapping[Symbol, Any], symbols: Iterable[Sym
 
 
 def _central_differences(compiled: CompiledExpression, free: list[Symbol], base: np.ndarray,
-                         wanted: list[Symbol], relative_step: float) -> list[float]:
+                         selected: list[Symbol], relative_step: float) -> list[float]:
     index = {s: i for i, s in enumerate(free)}
-    rows = np.repeat(base[None, :], 2 * len(wanted), axis=0)
+    rows = np.repeat(base[None, :], 2 * len(selected), axis=0)
     steps = []
-    for k, sym in enumerate(wanted):
+    for k, sym in enumerate(selected):
         i = index[sym]
         h = relative_step * abs(base[i]) if base[i] else relative_step
         rows[2 * k, i] += h

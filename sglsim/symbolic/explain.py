@@ -1,8 +1,8 @@
 """Explain one metric at a scenario: its expression, value, frozen inputs and sensitivities.
 
 Backs `sglsim explain`. The steady-state source evaluates the model of
-`steady_state.py` at the scenario's configuration with workload averages
-frozen from a simulation of it; the trace source builds the trace
+`steady_state.py` at the scenario's configuration, with workload averages
+frozen from a simulation of it. The trace source builds the trace
 expressions of that simulation, which reproduce it exactly.
 """
 

@@ -19,7 +19,7 @@ from .symbols import ConfigSymbols
 
 
 def symbolic_model_spec(symbols: ConfigSymbols, template: ModelSpec) -> ModelSpec:
-    """A copy of `template` whose nonzero dimensions are symbols."""
+    """Return a copy of `template` whose nonzero dimensions are symbols."""
     s = symbols
 
     def pick(value: int, sym: sympy.Symbol) -> object:
@@ -45,12 +45,13 @@ def symbolic_model_spec(symbols: ConfigSymbols, template: ModelSpec) -> ModelSpe
 def weight_bytes_per_gpu(symbols: ConfigSymbols, model: ModelSpec, tp: Expr) -> Expr:
     """Weights one GPU of a server holds, as SGLang shards them (one pipeline stage, no DP attention).
 
-    Attention heads split by TP, with a GQA server's KV projections split over
-    min(TP, n_kv) GPUs (one KV head per GPU at least) and an MLA server's down
-    projections replicated; dense MLPs and shared experts split by TP; the
-    routed experts split over EP ranks of TP / EP GPUs each, which is 1 / TP
-    of them per GPU whatever EP is; embedding and LM head split by TP; norms
-    replicated. Embeddings, LM head, router and norms stay in BF16 (b_raw).
+    Attention heads split by TP. A GQA server splits its KV projections over
+    min(TP, n_kv) GPUs (one KV head per GPU at least), and an MLA server
+    replicates its down projections. Dense MLPs and shared experts split by
+    TP. Routed experts split over EP ranks of TP / EP GPUs each, which puts
+    1 / TP of them on each GPU whatever EP is. Embedding and LM head split by
+    TP, and norms are replicated. Embeddings, LM head, router and norms stay
+    in BF16 (b_raw).
     """
     s = symbols
     wb, raw, h = s.weight_bytes, s.unquantized_bytes, model.hidden_size

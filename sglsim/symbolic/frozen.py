@@ -1,6 +1,6 @@
 """Frozen workload parameters: averages measured by a simulation, substituted into expressions.
 
-The steady-state model sees the workload only through a few averages.
+The steady-state model reads the workload only through a few averages.
 `freeze(result)` measures them from the completed requests of a run:
 
 - n_in_avg, n_out_avg: mean prompt and output lengths, tokens;
@@ -42,7 +42,7 @@ class FrozenParams:
     num_requests: int
 
     def values(self, symbols: ConfigSymbols) -> dict[Any, float]:
-        """The frozen symbols of `symbols` mapped to these values."""
+        """Return the frozen symbols of `symbols` mapped to these values."""
         return {getattr(symbols, name): value for name, value in asdict(self).items() if name != "num_requests"}
 
     def substitute(self, target: Any, symbols: ConfigSymbols) -> Any:

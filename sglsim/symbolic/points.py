@@ -4,7 +4,7 @@
 symbol the steady-state metrics contain, for the configuration the
 scenario describes, so a metric evaluated there is the model's prediction
 for that simulation. A scenario is either aggregated (N_r co-located
-servers) or disaggregated (N_p prefill and N_d decode servers); the model
+servers) or disaggregated (N_p prefill and N_d decode servers). The model
 does not cover a cluster that mixes both.
 """
 
@@ -75,5 +75,5 @@ def decision_values(symbols: ConfigSymbols, scenario: Any) -> dict[Symbol, float
 
 
 def scenario_point(symbols: ConfigSymbols, scenario: Any, frozen: FrozenParams) -> dict[Symbol, float]:
-    """Every symbol's value at a scenario: its knobs and hardware, its decisions, the frozen workload."""
+    """Return every symbol's value at a scenario: its knobs and hardware, its decisions, the frozen workload."""
     return {**symbols.values(scenario=scenario), **decision_values(symbols, scenario), **frozen.values(symbols)}

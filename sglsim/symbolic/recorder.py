@@ -4,10 +4,10 @@ The recorder is a worker observer. For every prefill step it rebuilds the
 step's `StepShape` and evaluates the step law with `RecordingOps`, which
 logs which side of every max/min/where won (compute- or memory-bound, graph
 or eager launch, one-shot or ring all-reduce). A decode span is split where
-that choice tuple changes: each compared quantity is linear in the step
-index k (the context grows by the batch size per step), so every choice
-flips at most once along a span, and equal choices at both ends of a range
-mean equal choices inside it. Bisection therefore finds the pieces.
+that choice tuple changes. Each compared quantity is linear in the step
+index k, because the context grows by the batch size per step. So every
+choice flips at most once along a span, equal choices at both ends of a
+range mean equal choices inside it, and bisection finds the pieces.
 
 Nothing here imports SymPy: the record holds numbers only, and
 `trace.py` turns it into expressions. At record time each prefill step's
@@ -62,7 +62,7 @@ class ReplayOps(ChosenOps):
 
 
 def replay_step_time(choices: Choices, shape: StepShape, ctx: LawContext) -> Any:
-    """The step law with its branches fixed to `choices` (floats or SymPy, as the inputs are)."""
+    """Evaluate the step law with its branches fixed to `choices` (in floats or SymPy, as the inputs are)."""
     ops = ReplayOps(choices)
     value = step_time(ops, shape, ctx)
     ops.check_exhausted()
@@ -270,8 +270,11 @@ class TraceRecorder:
 
     def on_decode_span(self, worker: Any, span: DecodeSpan, steps: int, batch_size: int, start: float,
                        fresh_token_times: list[float]) -> None:
-        """Split the span into ranges of equal choices; the scheduler has not committed it yet,
-        so its `ctx_sum` is still the context sum at the span's first step."""
+        """Split the span into ranges of equal choices and check their sum against the span.
+
+        The scheduler commits the span after this call, so its `ctx_sum` is
+        still the context sum at the span's first step.
+        """
         tl = self._timeline(worker)
         ctx0 = worker.scheduler.ctx_sum
         pieces = self._split_by_choices(tl, batch_size, ctx0, steps)

@@ -22,11 +22,12 @@ request under frozen workload parameters (see `frozen.py`):
   time, N_p / T_transfer, N_d / T_transfer) with the simulator's KV-transfer
   law over the scale-out network; co-located: N_r x B / (decode time + B x
   T_prefill);
-- TTFT adds queueing for Poisson arrivals at lambda_req: waiting for a free
-  decode-batch slot (M/G/c, Sakasegawa's approximation) and for the prefill
-  queue (M/G/1, Pollaczek-Khinchine; co-located servers serve prefill before
-  decode, Cobham's priority formula). Past capacity it is infinite. The
-  arrival process is assumed Poisson whatever the workload's real process.
+- TTFT adds queueing for Poisson arrivals at lambda_req: the wait for a
+  free decode-batch slot (M/G/c, Sakasegawa's approximation) and the wait
+  in the prefill queue (M/G/1, Pollaczek-Khinchine). Co-located servers
+  serve prefill before decode, so their prefill wait follows Cobham's
+  priority formula. Past capacity TTFT is infinite. The arrival process is
+  taken as Poisson whatever the workload's real process.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ from ..costs.efficiency import DEFAULT_EFFICIENCY
 from ..costs.forward import attention_time, combine_step_time, gpu_time
 from ..costs.kv_transfer import kv_transfer_time
 from ..costs.laws import expected_experts_touched, expected_max_rank_assignments
-from ..costs.ops import SymbolicOps
 from ..costs.params import ParallelParams
 from ..costs.step_model import StepCostModel
 from ..errors import unknown
@@ -52,6 +52,7 @@ from ..serving.server_spec import build_law_context, resolve_model
 from .binding import symbolize_law
 from .footprint import (flops_per_token, kv_bytes_per_token_per_gpu, kv_pool_tokens, reserve_bytes,
                         symbolic_model_spec, weight_bytes_per_gpu)
+from .algebra import SteadyOps, _max, _min, mgc_wait
 from .functions import UnitStep
 from .kernels import attention_backend_factor
 from .symbols import ConfigSymbols
@@ -65,12 +66,14 @@ SECONDS_PER_HOUR = 3600
 
 @dataclass
 class MetricExpressions:
-    """Steady-state metrics. Units: ttft, tpot, e2e_latency in s; throughput and goodput in output
-    tokens/s; peak_memory in bytes per GPU; utilizations as fractions of peak; cost_per_token in USD
-    per output token; power_consumption in W (board power of every GPU).
+    """Steady-state metrics of one deployment.
 
-    `components` holds the intermediate expressions (prefill time, decode step, batch, request rate,
-    the decode `Sum` and its closed form, GPU count, KV pool).
+    Units: ttft, tpot and e2e_latency in s. Throughput and goodput in
+    output tokens/s. peak_memory in bytes per GPU, utilizations as fractions
+    of peak, cost_per_token in USD per output token, power_consumption in W
+    (board power of every GPU). `components` contains the intermediate
+    expressions (prefill time, decode step, batch, request rate, the decode
+    `Sum` and its closed form, GPU count, KV pool).
     """
 
     ttft: Expr
@@ -100,67 +103,6 @@ class MetricExpressions:
         """Apply `fn` to every metric and component (e.g. to bind frozen parameters)."""
         metrics = {name: fn(getattr(self, name)) for name in METRIC_NAMES}
         return MetricExpressions(**metrics, components={k: fn(v) for k, v in self.components.items()})
-
-
-def _max(*args: Any) -> Expr:
-    return sympy.Max(*args, evaluate=False)
-
-
-def _min(*args: Any) -> Expr:
-    return sympy.Min(*args, evaluate=False)
-
-
-def mgc_wait(arrival: Expr, service: Expr, servers: Expr, service_scv: Expr) -> Expr:
-    """Mean wait in an M/G/c queue, Sakasegawa's approximation (1977).
-
-    W = rho^(sqrt(2 (c + 1)) - 1) / (c (1 - rho)) x (1 + scv) / 2 x S with
-    rho = lambda S / c. Infinite at rho >= 1 (division by Max(1 - rho, 0)).
-    """
-    rho = arrival * service / servers
-    return (rho ** (sympy.sqrt(2 * (servers + 1)) - 1) / (servers * _max(1 - rho, 0))
-            * (1 + service_scv) / 2 * service)
-
-
-class SteadyOps(SymbolicOps):
-    """SymPy ops for the steady-state model: unevaluated Max/Min, and branches as unit steps.
-
-    Constructing Max(a, b) normally compares the arguments symbolically,
-    which takes seconds on step-law terms; the unevaluated form is the same
-    function and collapses to a number once values are bound. A law's
-    two-way branch where(x <= y, a, b) becomes b + (a - b) UnitStep(y - x)
-    instead of a Piecewise: the model feeds step times back into batch
-    sizes that later branches compare, and SymPy folds every Piecewise that
-    appears inside another's condition, which does not finish on these
-    expressions. Both branches of every law's `where` are finite.
-    """
-
-    def max(self, a: Any, b: Any) -> Any:
-        return _max(a, b)
-
-    def min(self, a: Any, b: Any) -> Any:
-        return _min(a, b)
-
-    def where(self, cond: Any, if_true: Any, if_false: Any) -> Any:
-        if cond is True or cond is sympy.true:
-            return if_true
-        if cond is False or cond is sympy.false:
-            return if_false
-        holds = _indicator(cond)
-        return if_false + (if_true - if_false) * holds
-
-
-def _indicator(cond: Any) -> Expr:
-    """1 where a relational holds, else 0, as unit steps (ties follow the relational)."""
-    lhs, rhs = cond.lhs, cond.rhs
-    if isinstance(cond, sympy.LessThan):
-        return UnitStep(rhs - lhs)
-    if isinstance(cond, sympy.GreaterThan):
-        return UnitStep(lhs - rhs)
-    if isinstance(cond, sympy.StrictGreaterThan):
-        return 1 - UnitStep(rhs - lhs)
-    if isinstance(cond, sympy.StrictLessThan):
-        return 1 - UnitStep(lhs - rhs)
-    raise RuntimeError(f"law branch on an unsupported condition {cond}")
 
 
 class SymbolicShapes(StepCostModel):
@@ -219,7 +161,7 @@ class SymbolicMetricBuilder:
         return _Pool(ctx, tp, SymbolicShapes(ctx))
 
     def step_time(self, shape: Any, pool: _Pool) -> Expr:
-        """The forward-step law, with attention at the fastest feasible backend."""
+        """Evaluate the forward-step law on `shape`, with attention at the fastest feasible backend."""
         ops = SteadyOps()
         gpu = gpu_time(ops, shape, pool.ctx)
         attention = pool.ctx.model.num_layers * attention_time(ops, shape, pool.ctx)
@@ -287,7 +229,7 @@ class SymbolicMetricBuilder:
                       prefill_share: Expr) -> tuple[Expr, Expr]:
         """(decode batch, decode step time) of a server whose requests arrive at `arrival` per second.
 
-        A request holds its slot for n_out - 1 decode steps of T(B), plus, on a
+        A request keeps its slot for n_out - 1 decode steps of T(B), plus, on a
         co-located server, the prefills of the B requests that replace it
         (`prefill_share` = T_prefill each). With T(B) = a + b B, the secant
         through B = 1 and the full batch, Little's law gives B = lambda
@@ -353,15 +295,18 @@ class SymbolicMetricBuilder:
         prefill_shape = self.prefill_shape(prefill_pool, _max(1, budget / w["n_new"]))
         prefill = self.step_time(prefill_shape, prefill_pool)
         parts["prefill_steps"] = prefill_shape.steps
-        # The KV of a prompt crosses the scale-out network (the transfer law the simulator runs);
-        # each server's port carries one transfer at a time.
+
+        # The KV of a prompt crosses the scale-out network (the transfer law the simulator runs).
+        # Each server's port carries one transfer at a time.
         transfer = kv_transfer_time(SteadyOps(), decode_pool.ctx.model, w["n_in"], prefill_pool.tp, decode_pool.tp,
                                     s.network_bw, s.network_latency, decode_pool.ctx.eff)
         upstream = _min(s.N_p / prefill, s.N_p / transfer, s.N_d / transfer)
         kv_gpu = kv_bytes_per_token_per_gpu(s, self.model, prefill_pool.tp)
         rate = _min(upstream, s.N_d * parts["batch"] / parts["decode_loop"])
+
         # Decode servers see what the prefill pool and the links deliver, split over N_d servers.
         loaded, step = self.batch_at_load(decode_pool, parts, _min(s.arrival_rate, upstream) / s.N_d, 0)
+
         # Queueing: M/G/1 at each prefill server (Pollaczek-Khinchine), W = rho S (1 + scv) / (2 (1 - rho)),
         # then a free slot among the N_d x B decode slots (M/G/c), each held for a full batch's decode
         # loop. The decode server preallocates KV for a request at one step boundary and merges it
@@ -369,6 +314,7 @@ class SymbolicMetricBuilder:
         rho = s.arrival_rate / s.N_p * prefill
         prefill_wait = rho * prefill * (1 + s.prompt_len_scv) / (2 * _max(1 - rho, 0))
         slot_wait = mgc_wait(s.arrival_rate, parts["decode_loop"], s.N_d * parts["batch"], s.output_len_scv)
+
         if self.symbols.per_pool_tp:
             gpus = s.N_p * s.tp_prefill + s.N_d * s.tp_decode
         else:

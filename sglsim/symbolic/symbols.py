@@ -210,11 +210,11 @@ class ConfigSymbols:
         Binds the model, the GPU, every efficiency constant (the GPU's fitted
         preset, with `efficiency` overrides on top) and the server knobs at
         SGLang's defaults. With a `Scenario`, its model, GPU, efficiency
-        overrides, server arguments and SLOs are used (then the other
-        arguments are ignored; a P/D scenario gives its decode pool's). Absent
-        features bind to 0 (a dense model has
-        E = k = 0), `C_kv` binds to infinity unless the scenario caps the KV
-        pool, and attention backends' time factors bind to 1.
+        overrides, server arguments and SLOs are used and the other arguments
+        are ignored (a P/D scenario gives its decode pool's). Absent features
+        bind to 0 (a dense model has E = k = 0). `C_kv` binds to infinity
+        unless the scenario caps the KV pool, and the attention backends'
+        time factors bind to 1.
         """
         from .binding import bind_values
 

@@ -2,10 +2,10 @@
 
 The simulated schedule is frozen (which steps ran, with which batches), and
 each step's time stays a function of the hardware, model, efficiency and
-parallelism symbols. Steps are grouped by (server, branch choices); every
+parallelism symbols. Steps are grouped by server and branch choices. Every
 law is homogeneous of degree one in the step shape once its branches are
-fixed, so a group's time is the law of its summed shape, and a metric is a
-sum over a few groups instead of one term per step.
+fixed, so a group's time is the law of its summed shape. A metric is then
+a sum over a few groups instead of one term per step.
 
 - makespan = time of every step of the server that finishes last + its idle
   time (a constant);
@@ -68,8 +68,8 @@ class WeightedGroups:
 class TraceExpressions:
     """Makespan (s), throughput (output tokens/s), mean TTFT (s) and mean TPOT (s) of one run.
 
-    `bindings` holds the value of every symbol at the simulated
-    configuration; `simulated` the metrics the simulation reported;
+    `bindings` contains the value of every symbol at the simulated
+    configuration, `simulated` the metrics the simulation reported, and
     `constants` the frozen parts (idle time, residuals) in seconds.
     `mean_tpot` is None when no request produced more than one token.
     """
@@ -165,7 +165,7 @@ def _busy(tl: WorkerTimeline) -> WeightedGroups:
 
 
 def _number(value: float) -> sympy.Expr:
-    """A shape coefficient as SymPy: integers stay exact, other values keep their float bits."""
+    """Convert a shape coefficient to SymPy: integers stay exact, other values keep their float bits."""
     if float(value).is_integer() and abs(value) < 2**53:
         return sympy.Integer(int(value))
     return sympy.Float(value)
@@ -210,7 +210,7 @@ def trace_expressions(result: Any, symbols: ConfigSymbols | None = None) -> Trac
     throughput = sympy.Integer(output_tokens) / makespan
 
     # Mean TTFT: weighted steps between arrival and first token, plus residuals. Under P/D the steps
-    # are the prefill server's, up to the end of the prefill; the KV transfer and the wait for the
+    # are the prefill server's, up to the end of the prefill. The KV transfer and the wait for the
     # decode server's next step boundary are part of the constant.
     req = {**req, "ttft_worker_id": np.where(req["prefill_worker_id"] >= 0, req["prefill_worker_id"],
                                              req["worker_id"])}
