@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .simulate_cmd import add_simulate_parser
 
     parser = _Parser(prog="sglsim", description="Simulate SGLang serving clusters; every latency is also a SymPy expression.")
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"sglsim {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     add_simulate_parser(sub)
     for register in _optional_commands():

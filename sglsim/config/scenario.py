@@ -28,6 +28,29 @@ class _Strict(BaseModel):
     # allow_inf_nan=False: an infinite rate, scale or time is never a meaningful setting.
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_loose_numbers(cls, data: Any) -> Any:
+        """Reject booleans for numeric fields and text for integer fields.
+
+        Pydantic's lax mode would read `tp: true` as 1 and `tp: "4"` as 4. Text stays
+        allowed for floats because YAML 1.1 reads `1e-6` (no dot) as a string.
+        """
+        if not isinstance(data, dict):
+            return data
+        for name, field in cls.model_fields.items():
+            value = data.get(name)
+            if value is None:
+                continue
+            kinds = _numeric_kinds(field.annotation)
+            if not kinds:
+                continue
+            if isinstance(value, bool) or (isinstance(value, str) and "int" in kinds and "float" not in kinds):
+                from pydantic_core import PydanticCustomError
+
+                raise PydanticCustomError("loose_number", "expected a number", {"field": name, "value": value})
+        return data
+
 
 class ServerArgs(_Strict):
     """SGLang server arguments of one server."""
@@ -231,11 +254,23 @@ class Scenario(_Strict):
         return validate_scenario(data)
 
 
+def _numeric_kinds(annotation: Any) -> set[str]:
+    """'int'/'float' for a field typed int, float or Optional of them (empty otherwise)."""
+    import typing
+
+    args = typing.get_args(annotation) or (annotation,)
+    return {kind.__name__ for kind in args if kind in (int, float)}
+
+
 def _format_error(err: ValidationError, source: str, prefix: str = "") -> ConfigError:
     first = err.errors()[0]
     loc = ".".join([prefix] * bool(prefix) + [str(p) for p in first["loc"]]) or "scenario"
     value = first.get("input")
     msg = first["msg"]
+    if first["type"] == "loose_number":
+        ctx = first["ctx"]
+        field = f"{loc}.{ctx['field']}" if loc != "scenario" else ctx["field"]
+        return ConfigError(f"invalid {field} {ctx['value']!r} in {source}: expected a number")
     if first["type"] == "extra_forbidden":
         return ConfigError(f"unknown key {loc!r} in {source}")
     if first["type"] == "missing":
@@ -326,4 +361,22 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ConfigError(f"invalid YAML in {path}{where}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"invalid scenario {path}: expected a mapping at the top level")
+    _resolve_relative_paths(data, path.parent)
     return validate_scenario(data, str(path))
+
+
+def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
+    """Make a scenario's relative trace and model-config paths relative to its own folder."""
+    import os
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            return os.path.normpath(base / value)
+        return value
+
+    workload = data.get("workload")
+    if isinstance(workload, dict) and "trace" in workload:
+        workload["trace"] = resolve(workload["trace"])
+    model = data.get("model")
+    if isinstance(model, str) and model.endswith(".json"):
+        data["model"] = resolve(model)
