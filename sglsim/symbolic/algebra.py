@@ -61,8 +61,7 @@ class SteadyOps(SymbolicOps):
             return if_true
         if cond is False or cond is sympy.false:
             return if_false
-        holds = _indicator(cond)
-        return if_false + (if_true - if_false) * holds
+        return if_false + (if_true - if_false) * _indicator(cond)
 
 
 def _indicator(cond: Any) -> Expr:

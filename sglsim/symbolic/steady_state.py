@@ -241,12 +241,12 @@ class SymbolicMetricBuilder:
         """
         w = self.workload()
         full = parts["batch"]
-        one = self.decode_step(pool, 1, w["ctx_mid"])
-        slope = (parts["decode_step"] - one) / _max(full - 1, sympy.Float(1e-9))
+        single = self.decode_step(pool, 1, w["ctx_mid"])
+        slope = (parts["decode_step"] - single) / _max(full - 1, sympy.Float(1e-9))
         per_slot = arrival * (w["n_out"] - 1)
-        load = per_slot * (one - slope) / _max(1 - arrival * prefill_share - per_slot * slope, 0)
+        load = per_slot * (single - slope) / _max(1 - arrival * prefill_share - per_slot * slope, 0)
         loaded = _min(full, load)
-        return loaded, one + slope * (loaded - 1)
+        return loaded, single + slope * (loaded - 1)
 
     def _colocated(self) -> dict[str, Expr]:
         s, w = self.symbols, self.workload()
