@@ -10,34 +10,19 @@ LATENCY_KEYS = ("mean", "p50", "p90", "p95", "p99", "max")
 
 
 def workload_parameters(result: Any) -> dict[str, float]:
-    """The frozen workload parameters measured in one run, named as `ConfigSymbols` attributes.
+    """The frozen workload parameters measured in one run (`sglsim.symbolic.freeze`), by attribute name.
 
-    avg_prompt_len, avg_output_len: mean prompt and output tokens of completed
-    requests; cache_hit_rate: share of requests with a prefix-cache hit;
-    avg_prefix_match: cached share of the prompts of those requests
-    (token-weighted); prompt_len_scv: squared coefficient of variation of the
-    uncached prompt tokens; arrival_rate: requests per second over the arrival
-    span (infinite when all arrive at once).
+    Empty when no request completed, so a run that served nothing freezes nothing.
     """
-    req = result.requests
-    n = len(req["rid"])
-    if n == 0:
+    from dataclasses import asdict
+
+    from ..symbolic.frozen import freeze
+
+    if len(result.requests["rid"]) == 0:
         return {}
-    input_len = req["input_len"].astype(float)
-    cached = req["cached_tokens"].astype(float)
-    hits = cached > 0
-    uncached = input_len - cached
-    mean_uncached = float(uncached.mean())
-    arrivals = req["arrived_at"]
-    span = float(arrivals.max() - arrivals.min())
-    return {
-        "avg_prompt_len": float(input_len.mean()),
-        "avg_output_len": float(req["output_len"].mean()),
-        "cache_hit_rate": float(hits.mean()),
-        "avg_prefix_match": float(cached[hits].sum() / input_len[hits].sum()) if hits.any() else 0.0,
-        "prompt_len_scv": float(uncached.var() / mean_uncached**2) if mean_uncached > 0 else 0.0,
-        "arrival_rate": (n - 1) / span if span > 0 else float("inf"),
-    }
+    params = asdict(freeze(result))
+    params.pop("num_requests", None)
+    return {k: float(v) for k, v in params.items()}
 
 
 def record_from_result(result: Any) -> RunRecord:

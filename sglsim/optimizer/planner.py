@@ -39,7 +39,8 @@ from .search import optimize
 from .space import DecisionSpace, parse_domain
 from .store import RunRecord
 
-FROZEN_NAMES = ("avg_prompt_len", "avg_output_len", "cache_hit_rate", "avg_prefix_match", "prompt_len_scv")
+FROZEN_NAMES = ("avg_prompt_len", "avg_output_len", "cache_hit_rate", "avg_prefix_match", "prompt_len_scv",
+                "output_len_scv")
 """Frozen workload parameters (ConfigSymbols attribute names); `arrival_rate` is handled by the mode."""
 REQUIRED_METRICS = ("ttft", "tpot", "peak_memory", "num_gpus", "request_rate")
 COMPILED_METRICS = REQUIRED_METRICS

@@ -154,10 +154,6 @@ def search_record(result: RateSearchResult) -> RunRecord | None:
     return result.record if result.record is not None else result.failed_record
 
 
-def meets_anywhere(result: RateSearchResult) -> bool:
-    return result.record is not None
-
-
 def describe(result: RateSearchResult) -> dict[str, Any]:
     return {"goodput_rate_req_s": result.rate_req_s, "bracketed": result.bracketed,
             "runs": [{"rate_req_s": r.rate_req_s, "met": r.met, "reason": r.reason} for r in result.runs]}

@@ -25,7 +25,8 @@ def initial_frozen(base: Scenario, num_requests: int, fallback_tp: int = 8) -> d
     if constant:
         frozen: dict[str, Any] = {"avg_prompt_len": float(wl.input_len.mean),
                                   "avg_output_len": float(wl.output_len.mean),
-                                  "cache_hit_rate": 0.0, "avg_prefix_match": 0.0, "prompt_len_scv": 0.0}
+                                  "cache_hit_rate": 0.0, "avg_prefix_match": 0.0, "prompt_len_scv": 0.0,
+                                  "output_len_scv": 0.0}
         if wl.rate is not None:
             frozen["arrival_rate"] = wl.rate
         return frozen
