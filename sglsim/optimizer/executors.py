@@ -1,4 +1,4 @@
-"""Where verification simulations run: in this process, a local process pool, or a Ray cluster.
+"""Executors of verification simulations: this process, a local process pool, or a Ray cluster.
 
 Every executor has `submit(fn, *args) -> concurrent.futures.Future` and
 `shutdown()`. The driver waits on the futures and writes each finished run

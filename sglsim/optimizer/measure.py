@@ -10,7 +10,7 @@ LATENCY_KEYS = ("mean", "p50", "p90", "p95", "p99", "max")
 
 
 def workload_parameters(result: Any) -> dict[str, float]:
-    """The frozen workload parameters measured in one run (`sglsim.symbolic.freeze`), by attribute name.
+    """Measure the frozen workload parameters of one run (`sglsim.symbolic.freeze`), by attribute name.
 
     Empty when no request completed, so a run that served nothing freezes nothing.
     """

@@ -139,7 +139,7 @@ def rate_search(scenario_at: Callable[[float], dict], slo: SLOSpec, start_rate_r
 
 
 def fixed_check(scenario: dict, slo: SLOSpec) -> Generator[dict, RunRecord, RateSearchResult]:
-    """One run at the workload's own arrival process; goodput is its request rate if the SLOs hold."""
+    """Run once at the workload's own arrival process; goodput is its request rate if the SLOs hold."""
     record = yield scenario
     met, reason = slo.check(record)
     rate = record.request_throughput_req_s
@@ -150,7 +150,7 @@ def fixed_check(scenario: dict, slo: SLOSpec) -> Generator[dict, RunRecord, Rate
 
 
 def search_record(result: RateSearchResult) -> RunRecord | None:
-    """The run to report for a search: at the goodput rate, else the failed one."""
+    """Return the run to report for a search: at the goodput rate, else the failed one."""
     return result.record if result.record is not None else result.failed_record
 
 

@@ -1,8 +1,8 @@
 """Drive many simulation searches at once through an executor, storing every run as it finishes.
 
 A *search* is a generator that yields scenario dicts to simulate and is
-sent back each run's `RunRecord`; its return value is its result (a rate
-search yields one rate after another, a fixed-rate check yields once).
+sent back each run's `RunRecord`. Its return value is its result. A rate
+search yields one rate after another, and a fixed-rate check yields once.
 `SimulationRunner.run` advances all searches together: each request is
 answered from the results store when it is there, else submitted to the
 executor; as runs finish (in any order) they are stored, committed, and
@@ -34,7 +34,7 @@ class SimulationRunner:
         self.store = store if store is not None else ResultStore()
         self.progress = progress
         self.simulated = 0
-        """Runs simulated by this runner (not answered from the store)."""
+        """Runs simulated by this runner (not read from the store)."""
         self.requested = 0
         self.finished = 0
 
@@ -44,7 +44,7 @@ class SimulationRunner:
         pending: dict[Future, tuple[Hashable, str, dict]] = {}
 
         def advance(name: Hashable, search: Search, record: RunRecord | None) -> None:
-            # Feed records until the search asks for a run that is not in the store, or finishes.
+            # Feed records until the search requests a run that is not in the store, or finishes.
             while True:
                 try:
                     scenario = next(search) if record is None else search.send(record)
