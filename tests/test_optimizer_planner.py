@@ -134,3 +134,10 @@ def test_bad_decision_value_is_rejected():
         scenario_for(BASE, "colocated", {"N_r": 1.5})
     with pytest.raises(ConfigError, match="unknown objective 'speed'"):
         PlanSpec(gpus=2, slo=SLO, objective="speed")
+
+
+def test_cli_objective_names_match_planner():
+    from sglsim.optimizer.choices import OBJECTIVE_NAMES
+    from sglsim.optimizer.planner import OBJECTIVES
+
+    assert tuple(OBJECTIVES) == OBJECTIVE_NAMES

@@ -41,10 +41,8 @@ def parse_domain_flag(text: str) -> tuple[str, Any]:
 
 
 def add_optimize_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from ..optimizer.choices import EXECUTORS, METHODS, OBJECTIVE_NAMES
     from .simulate_cmd import add_scenario_flags
-    from ..optimizer.executors import EXECUTORS
-    from ..optimizer.planner import OBJECTIVES
-    from ..optimizer.search import METHODS
 
     parser = subparsers.add_parser(
         "optimize", help="find the deployment with the highest throughput under SLO, memory and GPU limits",
@@ -62,7 +60,7 @@ def add_optimize_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     goal.add_argument("--tpot", type=float, help="TPOT target, seconds")
     goal.add_argument("--ttft-percentile", default="p90", help="simulated TTFT statistic checked (default p90)")
     goal.add_argument("--tpot-percentile", default="p90", help="simulated TPOT statistic checked (default p90)")
-    goal.add_argument("--objective", default="throughput", choices=sorted(OBJECTIVES),
+    goal.add_argument("--objective", default="throughput", choices=OBJECTIVE_NAMES,
                       help="what to optimise (default throughput: output tokens/s)")
     goal.add_argument("--pareto", default="throughput,tpot",
                       help="comma-separated objectives of the Pareto front (default throughput,tpot)")

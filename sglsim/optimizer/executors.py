@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from ..errors import ConfigError, unknown
 
-EXECUTORS = ("serial", "local", "ray")
+from .choices import EXECUTORS
 
 
 class SerialExecutor:

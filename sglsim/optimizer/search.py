@@ -32,7 +32,8 @@ from .problem import Problem
 from .result import Candidate, OptimizeResult, Status
 from .space import DEFAULT_CHUNK_POINTS, DecisionSpace
 
-METHODS = ("auto", "grid", "relax", "pareto", "weighted_sum", "epsilon_constraint", "nsga2")
+from .choices import METHODS
+
 DEFAULT_MAX_GRID_POINTS = 20_000_000
 """Largest lattice `auto` enumerates (about 10 s of compiled evaluation on one core)."""
 
