@@ -166,11 +166,18 @@ class WorkloadConfig(_Strict):
     trace_format: Literal["auto", "mooncake", "azure", "vidur"] = "auto"
     trace_sampling: Literal["in_order", "shuffle", "with_replacement"] = "in_order"
     num_requests: Optional[int] = Field(None, gt=0)
-    rate: Optional[float] = Field(None, gt=0, description="Requests/s; with a trace, replaces its timestamps")
+    rate: Optional[float] = Field(
+        None, gt=0, description="Requests/s; with a trace, replaces its timestamps; with concurrency, the pace "
+                                "at which requests are issued to wait for a free slot (bench_serving "
+                                "--request-rate with --max-concurrency)")
     arrival: Literal["poisson", "gamma", "constant"] = "poisson"
     cv: float = Field(1.0, gt=0, description="Coefficient of variation of gamma inter-arrival gaps")
     time_scale: float = Field(1.0, gt=0, description="Multiplies a trace's timestamps")
-    concurrency: Optional[int] = Field(None, gt=0, description="Closed loop: clients with one request in flight each")
+    concurrency: Optional[int] = Field(
+        None, gt=0, description="Requests in flight at most; alone, a closed loop of this many clients")
+    concurrency_ramp_s: float = Field(
+        0.0, ge=0, description="Seconds over which the concurrency cap grows from 1 to concurrency, one slot "
+                               "at a time (aiperf --concurrency-ramp-duration)")
     input_len: Optional[LengthSpec] = None
     output_len: Optional[LengthSpec] = None
     shared_prefix: Optional[SharedPrefixSpec] = None

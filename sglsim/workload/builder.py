@@ -9,7 +9,7 @@ import numpy as np
 from ..config.scenario import LengthSpec, WorkloadConfig
 from ..errors import ConfigError
 from .arrivals import arrival_times
-from .drivers import ClosedLoopDriver, OpenLoopDriver, SessionDriver
+from .drivers import ClosedLoopDriver, OpenLoopDriver, SessionDriver, ramp_open_times
 from .lengths import LengthDist, cap_total_tokens
 from .traces import Trace, load_trace
 
@@ -50,7 +50,7 @@ def build_trace_driver(wl: WorkloadConfig, rng: np.random.Generator):
     if trace.block_ids is not None and wl.max_request_tokens is None:
         prompt_fn = lambda i: trace.prompt_blocks(int(idx[i]))  # noqa: E731
     if wl.concurrency is not None:
-        return ClosedLoopDriver(wl.concurrency, input_len, output_len, prompt_fn), trace
+        return _limited_driver(wl, input_len, output_len, prompt_fn, rng), trace
     if wl.rate is not None:
         arrivals = arrival_times(wl.arrival, wl.rate, len(idx), rng, wl.cv)
     else:
@@ -64,8 +64,29 @@ def build_trace_driver(wl: WorkloadConfig, rng: np.random.Generator):
     return OpenLoopDriver(arrivals, input_len, output_len, prompt_fn), trace
 
 
+def _check_concurrency_knobs(wl: WorkloadConfig) -> None:
+    """A concurrency ramp needs a concurrency cap and every request ready at once (no rate)."""
+    if not wl.concurrency_ramp_s:
+        return
+    if wl.concurrency is None:
+        raise ConfigError(f"invalid workload.concurrency_ramp_s {wl.concurrency_ramp_s}: a concurrency ramp "
+                          "needs workload.concurrency (--concurrency)")
+    if wl.rate is not None:
+        raise ConfigError(f"invalid workload.concurrency_ramp_s {wl.concurrency_ramp_s}: a concurrency ramp "
+                          "applies to a closed loop; drop workload.rate (--rate) or the ramp")
+
+
+def _limited_driver(wl: WorkloadConfig, input_len: np.ndarray, output_len: np.ndarray, prompt_fn,
+                    rng: np.random.Generator) -> ClosedLoopDriver:
+    """At most `concurrency` requests in flight, issued at `rate` if given, else all ready at t = 0."""
+    ready = arrival_times(wl.arrival, wl.rate, len(input_len), rng, wl.cv) if wl.rate is not None else None
+    slots = ramp_open_times(wl.concurrency, wl.concurrency_ramp_s) if wl.concurrency_ramp_s else None
+    return ClosedLoopDriver(wl.concurrency, input_len, output_len, prompt_fn, ready, slots)
+
+
 def build_driver(wl: WorkloadConfig):
     """Return (driver, trace or None) for a workload config; the seed fixes every draw."""
+    _check_concurrency_knobs(wl)
     rng = np.random.default_rng(wl.seed)
     if wl.trace is not None:
         return build_trace_driver(wl, rng)
@@ -87,5 +108,5 @@ def build_driver(wl: WorkloadConfig):
     if wl.max_request_tokens is not None:
         input_len, output_len = cap_total_tokens(input_len, output_len, wl.max_request_tokens)
     if wl.concurrency is not None:
-        return ClosedLoopDriver(wl.concurrency, input_len, output_len), None
+        return _limited_driver(wl, input_len, output_len, None, rng), None
     return OpenLoopDriver(_arrivals(wl, n, rng), input_len, output_len), None
