@@ -21,7 +21,7 @@ import argparse
 import math
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", help="comma-separated serving modes to run: agg, disagg (default: both)")
     parser.add_argument("--requests-per-client", type=int,
                         help="requests per client (default: the measuring harness's, 10)")
+    parser.add_argument("--range-ratio", type=float,
+                        help="draw lengths from [int(len x R), len] for every row instead of its harness's "
+                             "(1: fixed lengths), to see what the load model changes")
     parser.add_argument("--max-requests", type=int, default=DEFAULT_MAX_REQUESTS,
                         help=f"requests simulated per row at most; larger rows run fewer requests per client, "
                              f"at least {MIN_REQUESTS_PER_CLIENT} (default %(default)s; 0: no limit)")
@@ -164,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_requests < 0:
         parser.error(f"invalid --max-requests {args.max_requests}: expected 0 (no limit) or a positive count")
     max_requests = args.max_requests or None
+    if args.range_ratio is not None and not 0 <= args.range_ratio <= 1:
+        parser.error(f"invalid --range-ratio {args.range_ratio}: expected a number in [0, 1]")
     if args.write and not args.fit:
         parser.error("--write needs --fit")
 
@@ -172,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     backends = set(args.backends.split(",")) if args.backends else None
     modes = set(args.modes.split(",")) if args.modes else None
     cases, skipped = load_cases(package, systems, backends, modes, args.limit)
+    if args.range_ratio is not None:
+        cases = [replace(c, harness=replace(c.harness, range_ratio=args.range_ratio)) for c in cases]
     print(f"aiconfigurator-core {WHEEL_VERSION} silicon_sample.csv: {len(cases)} rows expressible, "
           f"{sum(skipped.values())} skipped")
     for reason, count in sorted(skipped.items(), key=lambda item: -item[1]):
