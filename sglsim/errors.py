@@ -23,3 +23,8 @@ def unknown(field: str, value: Any, choices: Iterable[str]) -> ConfigError:
     """Build the error for a name that is not one of `choices`."""
     names = ", ".join(sorted(choices))
     return ConfigError(f"unknown {field} {value!r}: choose one of {names}")
+
+
+def not_utf8(what: str, path: Any, exc: UnicodeDecodeError) -> ConfigError:
+    """Build the error for a text file (`what` names its kind) that is not valid UTF-8."""
+    return ConfigError(f"invalid {what} {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})")

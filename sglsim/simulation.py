@@ -32,15 +32,31 @@ class SimulationResult:
     timeseries: dict[str, dict[str, list[float]]]
     config: dict[str, Any]
     servers: list[ServerSpec] = field(default_factory=list, repr=False)
+    trace: Any = field(default=None, repr=False)
+    """The recorded schedule (`sglsim.symbolic.recorder.TraceRecord`) when run with `record=True`, else None."""
 
     def to_dict(self, include_requests: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"summary": self.summary, "config": self.config, "timeseries": self.timeseries}
         if include_requests:
-            out["requests"] = {k: v.tolist() for k, v in self.requests.items()}
+            out["requests"] = {k: _json_column(k, v) for k, v in self.requests.items()}
         return out
 
     def write_json(self, path: str | Path, include_requests: bool = False) -> None:
         Path(path).write_text(json.dumps(self.to_dict(include_requests), indent=2, default=_json_default))
+
+
+INTEGER_COLUMNS = frozenset({"rid", "input_len", "output_len", "cached_tokens", "worker_id", "retractions",
+                             "prefill_worker_id"})
+"""Per-request columns that count things; the collector stores every column as floats."""
+
+
+def _json_column(name: str, values: np.ndarray) -> list[Any]:
+    """Convert a per-request column for JSON: counts to ints, undefined values (NaN) to null.
+
+    TPOT is undefined for a single-token request."""
+    if name in INTEGER_COLUMNS:
+        return values.astype(np.int64).tolist()
+    return [None if v != v else v for v in values.tolist()]
 
 
 def _json_default(value: Any) -> Any:
@@ -57,6 +73,7 @@ class _Observer:
     def __init__(self, sim: "Simulation") -> None:
         self.sim = sim
         self.metrics = sim.metrics
+        self.recorder = sim.recorder
 
     def on_first_token(self, req: Request, now: float) -> None:
         self.metrics.on_first_token(req, now)
@@ -71,9 +88,13 @@ class _Observer:
 
     def on_extend_step(self, worker, batch, start: float, duration: float) -> None:
         self.metrics.on_extend_step(worker, batch, start, duration)
+        if self.recorder is not None:
+            self.recorder.on_extend_step(worker, batch, start, duration)
 
     def on_decode_span(self, worker, span, steps, batch_size, start, fresh_token_times) -> None:
         self.metrics.on_decode_span(worker, span, steps, batch_size, start, fresh_token_times)
+        if self.recorder is not None:
+            self.recorder.on_decode_span(worker, span, steps, batch_size, start, fresh_token_times)
 
     def on_retract(self, worker, reqs, now: float) -> None:
         self.metrics.on_retract(worker, reqs, now)
@@ -88,11 +109,21 @@ class _Observer:
 
 
 class Simulation:
-    """One run of a scenario. Build it, call `run()`, read the result."""
+    """One run of a scenario. Build it, call `run()`, read the result.
 
-    def __init__(self, scenario: Scenario, progress: ProgressFn | None = None) -> None:
+    With `record=True` the result's `trace` contains every step grouped by
+    the law's branch choices, which `sglsim.symbolic.trace_expressions`
+    turns into SymPy metrics. Recording costs nothing when off.
+    """
+
+    def __init__(self, scenario: Scenario, progress: ProgressFn | None = None, record: bool = False) -> None:
         self.scenario = scenario
         self.progress = progress
+        self.recorder = None
+        if record:
+            from .symbolic.recorder import TraceRecorder
+
+            self.recorder = TraceRecorder()
         self.engine = EventQueue()
         self.metrics = MetricsCollector()
         self._observer = _Observer(self)
@@ -101,6 +132,8 @@ class Simulation:
         self.server = self.servers.get("aggregated") or self.servers["prefill"]
         """The first pool's server (the only one of an aggregated cluster)."""
         self.workers = list(self.cluster.workers.values())
+        if self.recorder is not None:
+            self.recorder.check_servers(self.servers.values())
         for worker in self.workers:
             self.metrics.add_worker(worker.worker_id, worker.pool, worker.scheduler.config.max_total_tokens)
         self.driver, self.trace = build_driver(scenario.workload)
@@ -171,7 +204,8 @@ class Simulation:
         config = {"scenario": self.scenario.model_dump(), "server": self.server.resolved(),
                   "pools": {name: spec.resolved() for name, spec in self.servers.items()},
                   "num_gpus": self.cluster.num_gpus}
-        return SimulationResult(summary, requests, self._timeseries(), config, list(self.servers.values()))
+        trace = self.recorder.finish() if self.recorder is not None else None
+        return SimulationResult(summary, requests, self._timeseries(), config, list(self.servers.values()), trace)
 
     def _timeseries(self) -> dict[str, dict[str, list[float]]]:
         out = {}
@@ -182,12 +216,19 @@ class Simulation:
         return out
 
 
-def simulate(scenario: Scenario | dict[str, Any] | str | Path, progress: ProgressFn | None = None) -> SimulationResult:
-    """Run one scenario (a `Scenario`, a dict of its fields, or a YAML path) to completion."""
+def simulate(scenario: Scenario | dict[str, Any] | str | Path, progress: ProgressFn | None = None,
+             record: bool = False) -> SimulationResult:
+    """Run one scenario (a `Scenario`, a dict of its fields, or a YAML path) to completion.
+
+    `record=True` keeps the schedule for trace expressions (see `Simulation`).
+    """
     from .config.scenario import load_scenario, validate_scenario
 
     if isinstance(scenario, (str, Path)):
         scenario = load_scenario(scenario)
     elif isinstance(scenario, dict):
         scenario = validate_scenario(scenario)
-    return Simulation(scenario, progress).run()
+    elif not isinstance(scenario, Scenario):
+        raise TypeError(f"simulate() expects a Scenario, a dict of its fields or a YAML path, "
+                        f"got {type(scenario).__name__}")
+    return Simulation(scenario, progress, record).run()

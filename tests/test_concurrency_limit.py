@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sglsim.config.scenario import WorkloadConfig
+from sglsim.config.scenario import WorkloadConfig, validate_scenario
 from sglsim.errors import ConfigError
 from sglsim.serving.request import Request
 from sglsim.simulation import simulate
@@ -109,7 +109,7 @@ def test_builder_ramp_without_rate():
 ])
 def test_ramp_rejects_bad_combinations(fields, message):
     with pytest.raises(ConfigError, match=message):
-        build_driver(WorkloadConfig(num_requests=10, **fields))
+        validate_scenario({"workload": {"num_requests": 10, **fields}})
 
 
 def test_gated_simulation_times_ttft_from_the_slot():

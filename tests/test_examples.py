@@ -34,3 +34,29 @@ def test_scenario_errors_name_the_field(tmp_path):
     path.write_text("model: [unclosed\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_scenario(path)
+
+
+def test_scenario_paths_are_relative_to_the_file(tmp_path):
+    # A trace named relative to the scenario file is found from any working folder.
+    (tmp_path / "data").mkdir()
+    trace = tmp_path / "data" / "t.csv"
+    trace.write_text("num_prefill_tokens,num_decode_tokens\n10,2\n")
+    scenario_dir = tmp_path / "scenarios"
+    scenario_dir.mkdir()
+    path = scenario_dir / "s.yaml"
+    path.write_text("workload: {trace: ../data/t.csv, rate: 1.0}\n")
+    assert load_scenario(path).workload.trace == str(trace)
+
+
+def test_loose_numbers_are_rejected(tmp_path):
+    from sglsim.errors import ConfigError
+
+    path = tmp_path / "s.yaml"
+    for text, fragment in (("server: {tp: true}\n", "invalid server.tp True"),
+                           ("server: {tp: '4'}\n", "invalid server.tp '4'")):
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=fragment):
+            load_scenario(path)
+    # YAML 1.1 reads 1e-6 as text: floats still accept it.
+    path.write_text("efficiency: {gemm_floor_s: 1e-6}\n")
+    assert load_scenario(path).efficiency["gemm_floor_s"] == 1e-6

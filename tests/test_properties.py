@@ -17,7 +17,8 @@ servers = st.fixed_dictionaries({
     "page_size": st.sampled_from([1, 1, 16]),
     "enable_mixed_chunk": st.booleans(),
     "schedule_conservativeness": st.sampled_from([0.3, 1.0, 1.5]),
-})
+}).filter(lambda s: s["chunked_prefill_size"] == -1 or s["chunked_prefill_size"] % s["page_size"] == 0)
+# SGLang requires chunked_prefill_size to be a multiple of page_size.
 
 lengths = st.fixed_dictionaries({
     "dist": st.sampled_from(["lognormal", "uniform", "exponential"]),

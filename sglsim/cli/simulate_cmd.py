@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..config.scenario import Scenario, load_scenario
@@ -89,8 +90,9 @@ WORKLOAD_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--trace-sampling", "workload.trace_sampling", str, "in_order (default), shuffle or with_replacement"),
     ("--num-requests", "workload.num_requests", int, "requests to send (with a trace: the first N)"),
     ("--rate", "workload.rate", float, "arrival rate, requests/s (with a trace: replaces its timestamps; "
-                                       "with --concurrency: the pace at which requests queue for a free slot, "
-                                       "as bench_serving --request-rate with --max-concurrency)"),
+                                       "unset, synthetic requests all arrive at t = 0; with --concurrency: "
+                                       "the pace at which requests queue for a free slot, as bench_serving "
+                                       "--request-rate with --max-concurrency)"),
     ("--arrival", "workload.arrival", str, "arrival process with --rate: poisson (default), gamma or constant"),
     ("--cv", "workload.cv", float, "coefficient of variation of gamma inter-arrival gaps"),
     ("--time-scale", "workload.time_scale", float, "multiply the trace's timestamps by this factor"),
@@ -255,9 +257,9 @@ def default_scenario(args: argparse.Namespace) -> Scenario:
 
     As soon as the command line names a workload (trace, lengths, rate or
     concurrency) the demo workload is dropped and the defaults of
-    `WorkloadConfig` apply instead.
+    `WorkloadConfig` apply instead. `--num-requests` alone resizes the demo.
     """
-    workload_flags = ("trace", "input_len", "output_len", "rate", "concurrency", "num_requests")
+    workload_flags = ("trace", "input_len", "output_len", "rate", "concurrency")
     if any(getattr(args, name, None) is not None for name in workload_flags):
         return Scenario()
     from ..config.defaults import DEMO_SCENARIO
@@ -265,10 +267,20 @@ def default_scenario(args: argparse.Namespace) -> Scenario:
     return DEMO_SCENARIO
 
 
+def _check_output_path(path: Path) -> None:
+    """Reject an --output that cannot be written, before a long run rather than after it."""
+    if path.is_dir():
+        raise ConfigError(f"invalid --output {path}: {path} is a folder")
+    if not path.parent.is_dir():
+        raise ConfigError(f"invalid --output {path}: folder {path.parent} not found")
+
+
 def run_simulate(args: argparse.Namespace) -> int:
     from ..reports.table import pool_table, summary_table, worker_table
     from ..simulation import Simulation
 
+    if args.output:
+        _check_output_path(Path(args.output))
     scenario = scenario_from_args(args)
     sim = Simulation(scenario)
     if args.explain_memory and not args.quiet:
@@ -297,7 +309,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     if args.output:
-        result.write_json(args.output, include_requests=args.include_requests)
+        try:
+            result.write_json(args.output, include_requests=args.include_requests)
+        except OSError as exc:
+            raise ConfigError(f"invalid --output {args.output}: {exc.strerror}") from None
     if not args.quiet:
         print(summary_table(result.summary, result.config))
         if len(result.summary["pools"]) > 1:

@@ -19,13 +19,37 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-from ..errors import ConfigError
+from ..errors import ConfigError, not_utf8
 
 PositiveInt = Field(gt=0)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: an infinite rate, scale or time is never a meaningful setting.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_loose_numbers(cls, data: Any) -> Any:
+        """Reject booleans for numeric fields and text for integer fields.
+
+        Pydantic's lax mode would read `tp: true` as 1 and `tp: "4"` as 4. Text stays
+        allowed for floats because YAML 1.1 reads `1e-6` (no dot) as a string.
+        """
+        if not isinstance(data, dict):
+            return data
+        for name, field in cls.model_fields.items():
+            value = data.get(name)
+            if value is None:
+                continue
+            kinds = _numeric_kinds(field.annotation)
+            if not kinds:
+                continue
+            if isinstance(value, bool) or (isinstance(value, str) and "int" in kinds and "float" not in kinds):
+                from pydantic_core import PydanticCustomError
+
+                raise PydanticCustomError("loose_number", "expected a number", {"field": name, "value": value})
+        return data
 
 
 class ServerArgs(_Strict):
@@ -118,7 +142,7 @@ class ClusterConfig(_Strict):
     router: RouterPolicy = "cache_aware"
     cache_aware: CacheAwareArgs = CacheAwareArgs()
     dp_aware: bool = Field(False, description="Route to each DP rank of a server as its own target")
-    seed: int = Field(0, description="Seed of the routers' random choices")
+    seed: int = Field(0, ge=0, description="Seed of the routers' random choices")
     inter_node_link: Literal["infiniband", "ethernet"] = "infiniband"
     prefill: Optional[PoolConfig] = None
     decode: Optional[DecodePoolConfig] = None
@@ -182,7 +206,7 @@ class WorkloadConfig(_Strict):
     output_len: Optional[LengthSpec] = None
     shared_prefix: Optional[SharedPrefixSpec] = None
     max_request_tokens: Optional[int] = Field(None, gt=1, description="Shrink longer requests proportionally (Vidur's cap)")
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="Seed of every random draw of the workload")
 
     @field_validator("input_len", "output_len", mode="before")
     @classmethod
@@ -237,11 +261,23 @@ class Scenario(_Strict):
         return validate_scenario(data)
 
 
+def _numeric_kinds(annotation: Any) -> set[str]:
+    """'int'/'float' for a field typed int, float or Optional of them (empty otherwise)."""
+    import typing
+
+    args = typing.get_args(annotation) or (annotation,)
+    return {kind.__name__ for kind in args if kind in (int, float)}
+
+
 def _format_error(err: ValidationError, source: str, prefix: str = "") -> ConfigError:
     first = err.errors()[0]
     loc = ".".join([prefix] * bool(prefix) + [str(p) for p in first["loc"]]) or "scenario"
     value = first.get("input")
     msg = first["msg"]
+    if first["type"] == "loose_number":
+        ctx = first["ctx"]
+        field = f"{loc}.{ctx['field']}" if loc != "scenario" else ctx["field"]
+        return ConfigError(f"invalid {field} {ctx['value']!r} in {source}: expected a number")
     if first["type"] == "extra_forbidden":
         return ConfigError(f"unknown key {loc!r} in {source}")
     if first["type"] == "missing":
@@ -257,6 +293,10 @@ def validate_scenario(data: dict[str, Any], source: str = "scenario") -> Scenari
     except ValidationError as err:
         raise _format_error(err, source) from None
     _check_cluster(scenario, source)
+    _check_workload(scenario.workload, source)
+    from ..costs.efficiency import check_overrides
+
+    check_overrides(scenario.efficiency, source)
     return scenario
 
 
@@ -279,6 +319,52 @@ def _check_cluster(scenario: Scenario, source: str) -> None:
             raise _format_error(err, source, f"cluster.{pool}.server") from None
 
 
+def _check_workload(wl: WorkloadConfig, source: str) -> None:
+    """Reject pairs of workload options where one would silently override the other."""
+    if wl.trace is not None:
+        for name, what in (("input_len", "lengths"), ("output_len", "lengths"), ("shared_prefix", "prompts")):
+            if getattr(wl, name) is not None:
+                raise ConfigError(f"conflicting workload.{name} and workload.trace in {source}: a trace sets "
+                                  f"the {what}; drop one of them")
+    _check_arrival_knobs(wl, source)
+    _check_concurrency_knobs(wl, source)
+
+
+def _check_concurrency_knobs(wl: WorkloadConfig, source: str) -> None:
+    """Reject a concurrency ramp without a concurrency cap, or beside a rate that issues requests.
+
+    A rate beside a concurrency is valid: requests are issued at the rate and
+    wait for a free slot, as bench_serving --request-rate with --max-concurrency.
+    """
+    if not wl.concurrency_ramp_s:
+        return
+    if wl.concurrency is None:
+        raise ConfigError(f"invalid workload.concurrency_ramp_s {wl.concurrency_ramp_s} in {source}: a "
+                          "concurrency ramp needs workload.concurrency (--concurrency)")
+    if wl.rate is not None:
+        raise ConfigError(f"conflicting workload.concurrency_ramp_s and workload.rate in {source}: a "
+                          "concurrency ramp applies to a closed loop; drop workload.rate (--rate) or the ramp")
+
+
+def _check_arrival_knobs(wl: WorkloadConfig, source: str) -> None:
+    """Reject time_scale, arrival and cv settings that the chosen arrivals would ignore."""
+    stretch = "time_scale stretches a trace's own timestamps"
+    if wl.time_scale != 1.0:
+        if wl.trace is None:
+            raise ConfigError(f"invalid workload.time_scale {wl.time_scale} in {source}: {stretch}; "
+                              "it needs a trace")
+        for other in ("rate", "concurrency"):
+            if getattr(wl, other) is not None:
+                raise ConfigError(f"conflicting workload.time_scale and workload.{other} in {source}: "
+                                  f"{stretch}; drop one of them")
+    if wl.arrival != "poisson" and wl.rate is None:
+        raise ConfigError(f"invalid workload.arrival {wl.arrival!r} in {source}: an arrival process needs a rate "
+                          "(--rate)")
+    if wl.cv != 1.0 and wl.arrival != "gamma":
+        raise ConfigError(f"conflicting workload.cv and workload.arrival {wl.arrival!r} in {source}: cv shapes "
+                          "gamma arrivals; set arrival gamma or drop cv")
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read a YAML scenario file."""
     import yaml
@@ -287,11 +373,31 @@ def load_scenario(path: str | Path) -> Scenario:
     if not path.is_file():
         raise ConfigError(f"scenario file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise not_utf8("scenario file", path, exc) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"invalid YAML in {path}{where}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"invalid scenario {path}: expected a mapping at the top level")
+    _resolve_relative_paths(data, path.parent)
     return validate_scenario(data, str(path))
+
+
+def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
+    """Make a scenario's relative trace and model-config paths relative to its own folder."""
+    import os
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            return os.path.normpath(base / value)
+        return value
+
+    workload = data.get("workload")
+    if isinstance(workload, dict) and "trace" in workload:
+        workload["trace"] = resolve(workload["trace"])
+    model = data.get("model")
+    if isinstance(model, str) and model.endswith(".json"):
+        data["model"] = resolve(model)

@@ -137,6 +137,33 @@ class Efficiency:
 
 DEFAULT_EFFICIENCY = Efficiency()
 
+OPEN_FRACTIONS = ("tbo_overlap_fraction",)
+"""Constants that may be 0 (nothing hidden) up to 1."""
+NON_NEGATIVE_SUFFIXES = ("_s", "_tokens", "_skew", "_skew_eplb")
+"""Times, padding tokens and skews: any value >= 0. Every other constant is a fraction of a peak."""
+
+
+def check_overrides(values: Mapping[str, float], source: str = "scenario") -> None:
+    """Raise ConfigError unless every name is a constant and every value is in its range.
+
+    Fractions of a peak lie in (0, 1] (zero would divide by zero, above one beats the silicon);
+    `tbo_overlap_fraction` lies in [0, 1]; times, padding tokens and skews are >= 0.
+    """
+    from ..errors import ConfigError
+
+    known = sorted(f.name for f in fields(Efficiency))
+    for name, value in values.items():
+        if name not in known:
+            raise ConfigError(f"unknown efficiency constant {name!r} in {source}: choose one of {', '.join(known)}")
+        if name in OPEN_FRACTIONS:
+            ok, allowed = 0 <= value <= 1, "a fraction in [0, 1]"
+        elif name.endswith(NON_NEGATIVE_SUFFIXES):
+            ok, allowed = value >= 0, "a number >= 0"
+        else:
+            ok, allowed = 0 < value <= 1, "a fraction of peak in (0, 1]"
+        if not ok:
+            raise ConfigError(f"invalid efficiency.{name} {value!r} in {source}: expected {allowed}")
+
 
 def read_presets(path: Path = PRESETS_PATH) -> dict[str, Any]:
     """Parse an efficiency presets YAML file: `gpus` entries and shared `serving_overheads`."""

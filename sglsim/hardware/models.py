@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import ConfigError, invalid, unknown
+from ..errors import ConfigError, invalid, not_utf8, unknown
 
 DTYPE_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp4": 0.5}
 """Bytes per element of each supported weight or KV dtype, scales excluded."""
@@ -238,7 +238,9 @@ def load_hf_config(path: str | Path) -> ModelSpec:
     if not path.is_file():
         raise ConfigError(f"model config not found: {path}")
     try:
-        cfg = json.loads(path.read_text())
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise not_utf8("model config", path, exc) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"invalid model config {path}: not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
     if not isinstance(cfg, dict):

@@ -18,7 +18,7 @@ from .sketch import LogHistogram
 
 REQUEST_COLUMNS = ("rid", "arrived_at", "input_len", "output_len", "cached_tokens", "first_token_at",
                    "finished_at", "first_scheduled_at", "worker_id", "retractions", "transfer_s",
-                   "transfer_queue_s", "prefill_worker_id")
+                   "transfer_queue_s", "prefill_worker_id", "prefill_done_at")
 
 
 @dataclass
@@ -95,6 +95,8 @@ class MetricsCollector:
         cols["transfer_s"].append(req.transfer_s)
         cols["transfer_queue_s"].append(req.transfer_queue_s)
         cols["prefill_worker_id"].append(req.prefill_worker_id)
+        # P/D: end of the prefill forward; aggregated servers sample the first token there too.
+        cols["prefill_done_at"].append(req.prefill_done_at if req.prefill_done_at is not None else req.first_token_at)
         self.last_event = max(self.last_event, now)
 
     def on_reject(self, req: Request, now: float, reason: str) -> None:

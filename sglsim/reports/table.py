@@ -11,6 +11,10 @@ def _fmt(value: Any, scale: float = 1.0, digits: int = 2) -> str:
     return f"{value * scale:,.{digits}f}"
 
 
+def _percent(fraction: float | None) -> str:
+    return "n/a" if fraction is None else f"{fraction * 100:,.1f} %"
+
+
 def summary_table(summary: dict[str, Any], config: dict[str, Any]) -> str:
     """Render the headline figures of a run."""
     server = config.get("server", {})
@@ -20,17 +24,20 @@ def summary_table(summary: dict[str, Any], config: dict[str, Any]) -> str:
              f"{'GPUs:':<34}{config.get('num_gpus', '?')}"]
 
     def row(label: str, value: str) -> None:
-        lines.append(f"{label:<34}{value:>16}")
+        # Long labels eat into the value column so that rows stay `width` characters wide.
+        lines.append(f"{label:<34}{value:>{max(1, width - max(34, len(label)))}}")
 
     row("Requests completed:", f"{summary['num_completed']:,}")
     row("Requests rejected:", f"{summary['num_rejected']:,}")
+    for reason, count in sorted(summary.get("rejected_reasons", {}).items()):
+        row(f"  {reason}:", f"{count:,}")
     row("Duration (s):", _fmt(summary["duration_s"]))
     row("Input tokens:", f"{summary['input_tokens']:,}")
     row("Output tokens:", f"{summary['output_tokens']:,}")
     row("Request throughput (req/s):", _fmt(summary["request_throughput_req_s"], digits=3))
     row("Input throughput (tok/s):", _fmt(summary["input_throughput_tok_s"]))
     row("Output throughput (tok/s):", _fmt(summary["output_throughput_tok_s"]))
-    row("Prefix cache hit rate:", _fmt(summary["cache_hit_rate"], 100, 1) + " %")
+    row("Prefix cache hit rate:", _percent(summary["cache_hit_rate"]))
     row("Retractions:", f"{summary['retractions']:,}")
     for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("itl_s", "ITL"), ("e2e_s", "E2E latency")):
         stats = summary[key]
@@ -47,7 +54,7 @@ def summary_table(summary: dict[str, Any], config: dict[str, Any]) -> str:
     if "goodput" in summary:
         good = summary["goodput"]
         row("Goodput (req/s):", _fmt(good["rate_req_s"], digits=3))
-        row("Requests within SLO:", _fmt(good["fraction"], 100, 1) + " %")
+        row("Requests within SLO:", _percent(good["fraction"]))
     if "kv_transfer_s" in summary:
         row("Mean KV transfer (ms):", _fmt(summary["kv_transfer_s"]["mean"], 1e3))
         row("P99 KV transfer (ms):", _fmt(summary["kv_transfer_s"]["p99"], 1e3))

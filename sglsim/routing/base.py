@@ -108,8 +108,12 @@ class PoolRouter:
         return self.policy.name
 
     def route(self, req: Request, now: float) -> RouteTarget:
-        """Pick a target for `req` and count the request in flight there."""
-        index = self.policy.select(req, self.loads, now)
+        """Pick a target for `req` and count the request in flight there.
+
+        With a single target every policy picks it, so the policy is not consulted: its state
+        (cache_aware's prefix tree, a random policy's RNG) is private and its choice is fixed.
+        """
+        index = 0 if len(self.targets) == 1 else self.policy.select(req, self.loads, now)
         self.loads[index] += 1
         self.num_routed[index] += 1
         return self.targets[index]

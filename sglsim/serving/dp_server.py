@@ -179,7 +179,9 @@ class DPAttentionServer:
         if not decodes:
             for rank in self.ranks:
                 sched = rank.scheduler
-                if sched.waiting:
+                # A prefill rank may wait for its KV transfers to free slots; each completed
+                # transfer wakes the server again. Any other rank with queued work is stuck.
+                if sched.waiting and not sched.sending:
                     raise RuntimeError(f"DP rank {rank.worker_id} went idle with {len(sched.waiting)} requests "
                                        f"waiting (batch_is_full={sched.batch_is_full}, free KV {sched.free_tokens})")
                 sched.on_idle()

@@ -16,6 +16,8 @@ Mirrors SGLang v0.5 `server_args._handle_gpu_memory_settings`,
   schedule_conservativeness by 0.3;
 - `max_total_tokens` can only lower the pool (SGLang takes the minimum);
   `kv_pool_tokens` is a simulation-only override that sets it outright;
+- the pool is rounded down to whole pages, and chunked_prefill_size must be
+  a multiple of page_size;
 - max_running_requests defaults to clamp(KV tokens / context x 512, 2048, 4096),
   capped at half the KV tokens.
 
@@ -256,7 +258,8 @@ def plan_memory(model: ModelSpec, gpu: GPUSpec, parallel: ParallelConfig | int, 
                 cuda_graph_max_bs: int | None = None, mem_fraction_static: float | None = None,
                 max_total_tokens: int | None = None, max_running_requests: int | None = None,
                 context_length: int | None = None, kv_cache_dtype: str = "auto",
-                kv_pool_tokens: int | None = None, schedule_conservativeness: float = 1.0) -> MemoryPlan:
+                kv_pool_tokens: int | None = None, schedule_conservativeness: float = 1.0,
+                page_size: int = 1) -> MemoryPlan:
     """Resolve SGLang's memory-dependent defaults and size the KV pool of each scheduler."""
     par = _layout(parallel)
     auto_chunk, graph_bs, graph_bs_tp4 = memory_tier(gpu)
@@ -264,6 +267,9 @@ def plan_memory(model: ModelSpec, gpu: GPUSpec, parallel: ParallelConfig | int, 
         chunk: int | None = auto_chunk
     else:
         chunk = None if chunked_prefill_size == -1 else chunked_prefill_size
+    if chunk is not None and chunk % page_size:
+        raise ConfigError(f"invalid page_size {page_size}: SGLang needs chunked_prefill_size {chunk} to be a "
+                          "multiple of it; set --chunked-prefill-size to a multiple of the page size")
     graph = cuda_graph_max_bs
     if graph is None:
         graph = graph_bs_tp4 if par.tp >= 4 else graph_bs
@@ -288,8 +294,17 @@ def plan_memory(model: ModelSpec, gpu: GPUSpec, parallel: ParallelConfig | int, 
         tokens = min(tokens, max_total_tokens)
     if kv_pool_tokens is not None:
         tokens = kv_pool_tokens
+    if tokens // page_size == 0:
+        raise ConfigError(f"invalid page_size {page_size}: the KV pool of {tokens:,} tokens contains no whole page; "
+                          "use a smaller page or a larger KV pool")
+    tokens = tokens // page_size * page_size  # SGLang keeps whole pages only
     if par.dp_attention and chunk is not None:
         chunk = max(chunk // par.dp, 1)
+    if context_length is not None and context_length > model.max_context_len:
+        raise ConfigError(
+            f"invalid context_length {context_length}: {model.name} has a context window of {model.max_context_len} "
+            "tokens; SGLang rejects a longer one unless SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN is set, so give "
+            "a model config with a larger max_position_embeddings instead")
     context = context_length or model.max_context_len
     running = _max_running_requests(par, tokens, context, max_running_requests)
     conservativeness = schedule_conservativeness * (DP_ATTENTION_CONSERVATIVENESS if par.dp_attention else 1.0)

@@ -102,6 +102,19 @@ def _fail(field: str, value: object, allowed: str) -> ConfigError:
     return ConfigError(f"invalid {field} {value!r}: {allowed}")
 
 
+def _check_heads(tp: int, attn_tp: int, model: ModelSpec) -> None:
+    """SGLang's attention layers split query heads evenly over the attention TP group, and KV
+    heads either evenly or, when fewer than the group, replicated evenly (MLA has no KV heads)."""
+    heads = model.num_attention_heads
+    if heads % attn_tp:
+        raise _fail("tp", tp, f"the {heads} attention heads of {model.name} must split evenly over the "
+                              f"attention TP size {attn_tp}")
+    kv = model.num_key_value_heads
+    if not model.is_mla and (kv % attn_tp if kv >= attn_tp else attn_tp % kv):
+        raise _fail("tp", tp, f"the {kv} KV heads of {model.name} must split evenly over the attention "
+                              f"TP size {attn_tp}, or {attn_tp} be a multiple of {kv}")
+
+
 def resolve_parallel(args: object, model: ModelSpec, gpu: GPUSpec) -> ParallelConfig:
     """Check SGLang's parallel arguments against the model and GPU and resolve their defaults."""
     tp, dp, pp = args.tp, args.dp, args.pp
@@ -117,6 +130,7 @@ def resolve_parallel(args: object, model: ModelSpec, gpu: GPUSpec) -> ParallelCo
                               f"{dp * tp * pp} GPUs in one node of {domain}; use --replicas for more servers")
     if pp > model.num_layers:
         raise _fail("pp", pp, f"at most the model's {model.num_layers} layers")
+    _check_heads(tp, tp // dp if dp_attention else tp, model)
 
     backend = args.moe_a2a_backend
     ep = args.ep

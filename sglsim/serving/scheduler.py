@@ -37,10 +37,10 @@ from .policy import order_waiting_queue
 from .prefill_adder import CLIP_MAX_NEW_TOKENS, AddReqResult, PrefillAdder
 from .radix_cache import RadixCache
 from .request import Request, RequestState
+from .scheduler_cache import RadixCacheHooks
 from .scheduler_pd import DisaggregationHooks
+from .scheduler_retract import RETRACT_DECODE_STEPS, RetractionHooks
 
-RETRACT_DECODE_STEPS = 20
-"""SGLANG_RETRACT_DECODE_STEPS: free KV kept per remaining request after a retraction."""
 INIT_NEW_TOKEN_RATIO = 0.7
 MIN_NEW_TOKEN_RATIO_FACTOR = 0.14
 NEW_TOKEN_RATIO_DECAY_STEPS = 600
@@ -92,7 +92,7 @@ class ExtendBatch:
     mixed_ctx_tokens: int = 0
 
 
-class Scheduler(DisaggregationHooks):
+class Scheduler(RadixCacheHooks, RetractionHooks, DisaggregationHooks):
     """State and batch formation of one server's scheduler."""
 
     def __init__(self, config: SchedulerConfig) -> None:
@@ -213,72 +213,15 @@ class Scheduler(DisaggregationHooks):
         """Decode steps the KV pool can feed before `check_decode_mem` fails (page size 1 rule)."""
         return self.available_tokens() // max(len(self.running), 1)
 
-    # ----- radix cache hooks -----
-
-    def _match(self, req: Request, now: float) -> tuple[int, object]:
-        """Cached prefix of a waiting request, capped so at least one token is computed.
-
-        With page_size > 1 the prefix must end on a page boundary; because the tree
-        holds whole blocks, the usable prefix is the deepest block boundary at or
-        below the page-aligned match, so no request locks tokens it recomputes.
-        """
-        matched, node = self.tree.match_prefix(req.prompt.ids, req.prompt.lens, now)
-        page = self.config.page_size
-        prefix = matched // page * page
-        if prefix < matched:
-            while node is not self.tree.root and matched > prefix:
-                matched -= node.num_tokens
-                node = node.parent
-            prefix = matched
-        return max(min(prefix, req.fill_len - 1), 0), node
-
-    def _relock(self, req: Request, node: object) -> None:
-        self.tree.inc_lock_ref(node)
-        if req.last_node is not None:
-            self.tree.dec_lock_ref(req.last_node)
-        req.last_node = node
-
-    def cache_unfinished_req(self, req: Request, now: float) -> None:
-        """Insert the computed whole prompt blocks into the tree and lock them for `req`."""
-        ids, lens = req.prompt.ids, req.prompt.lens
-        limit = min(req.num_computed_tokens, req.input_len)
-        covered = count = 0
-        for length in lens:
-            if covered + length > limit:
-                break
-            covered += length
-            count += 1
-        if covered <= req.prefix_len or count == 0:
-            return
-        existing, added, node = self.tree.insert(ids[:count], lens[:count], now)
-        duplicate = max(existing - req.prefix_len, 0)
-        self._release(duplicate)
-        self.private_tokens -= added
-        self._relock(req, node)
-        req.prefix_len = existing + added
-
-    def cache_finished_req(self, req: Request, now: float) -> None:
-        """Insert prompt and output KV into the tree, free the rest, release the lock."""
-        prompt = req.prompt
-        ids, lens = prompt.ids, prompt.lens
-        out_kv = req.num_computed_tokens - req.input_len
-        if out_kv > 0:
-            ids = ids + (req.output_block_id,)
-            lens = lens + (out_kv,)
-        existing, added, _ = self.tree.insert(ids, lens, now)
-        held = req.num_computed_tokens - req.prefix_len
-        self.private_tokens -= added
-        self._release(held - added)
-        if req.last_node is not None:
-            self.tree.dec_lock_ref(req.last_node)
-        req.last_node = None
-        req.prefix_len = 0
-
     # ----- prefill -----
 
     def get_new_batch_prefill(self, now: float) -> ExtendBatch | None:
         """Form the next prefill batch, or None when nothing can be admitted."""
         cfg = self.config
+        if cfg.disaggregation_mode == "prefill":
+            # A prefill server has no running batch whose shrinking would clear the flag, so SGLang's
+            # prefill event loop resets it before every batch (else it hangs under load).
+            self.batch_is_full = False
         if (self.batch_is_full or not self.waiting) and self.chunked_req is None:
             return None
         running_bs = len(self.running)
@@ -402,40 +345,6 @@ class Scheduler(DisaggregationHooks):
         if self.available_tokens() >= len(self.running):
             return []
         return self.retract_decode(now)
-
-    def retract_decode(self, now: float) -> list[Request]:
-        """Retract running requests until 20 free tokens per remaining request (SGLang's rule)."""
-        for req in self.running.values():
-            self._materialize(req)
-        order = sorted(self.running.values(), key=lambda r: (r.num_output_tokens, -r.input_len), reverse=True)
-        retracted: list[Request] = []
-        first = True
-        while first or self.free_tokens < RETRACT_DECODE_STEPS * len(order):
-            if len(order) == 1:
-                break
-            first = False
-            req = order.pop()
-            self._leave_running(req)
-            self._release(req.num_computed_tokens - req.prefix_len)
-            if req.last_node is not None:
-                self.tree.dec_lock_ref(req.last_node)
-            req.last_node = None
-            req.prefix_len = 0
-            req.num_retractions += 1
-            retracted.append(req)
-            residual = RETRACT_DECODE_STEPS * len(order) - self.free_tokens
-            if residual > 0:
-                self.free_tokens += self.tree.evict(residual)
-        self.num_retractions += len(retracted)
-        for req in retracted:
-            self._park_retracted(req)
-        generated = sum(r.num_output_tokens for r in order)
-        budget = sum(r.output_len for r in order)
-        self.new_token_ratio = min(1.0, (generated + RETRACT_DECODE_STEPS * len(order)) / budget)
-        if self.available_tokens() < len(self.running):
-            raise RuntimeError(f"KV pool cannot hold one decode step of the last running request "
-                               f"({self.available_tokens()} tokens available)")
-        return retracted
 
     def _advance_decode(self, steps: int) -> None:
         batch = len(self.running)

@@ -112,7 +112,7 @@ def build_server_spec(model_name: str, gpu_name: str, args: Any,
         mem_fraction_static=args.mem_fraction_static, max_total_tokens=args.max_total_tokens,
         max_running_requests=args.max_running_requests, context_length=args.context_length,
         kv_cache_dtype=args.kv_cache_dtype, kv_pool_tokens=args.kv_pool_tokens,
-        schedule_conservativeness=args.schedule_conservativeness)
+        schedule_conservativeness=args.schedule_conservativeness, page_size=args.page_size)
     scheduler = SchedulerConfig(
         max_total_tokens=memory.max_total_num_tokens,
         chunked_prefill_size=memory.chunked_prefill_size,
@@ -125,20 +125,26 @@ def build_server_spec(model_name: str, gpu_name: str, args: Any,
         disable_radix_cache=args.disable_radix_cache,
         context_len=memory.context_len,
     )
+    law = build_law_context(model, gpu, args, parallel, efficiency, memory.cuda_graph_max_bs)
+    return ServerSpec(model, gpu, args, memory, scheduler, law, parallel)
+
+
+def build_law_context(model: ModelSpec, gpu: GPUSpec, args: Any, parallel: ParallelConfig,
+                      efficiency: Efficiency | Mapping[str, float] | None, cuda_graph_max_bs: int) -> LawContext:
+    """The step law's parameters of one server (no memory check: the caller plans memory)."""
     # SGLang runs DeepEP's normal kernels eagerly (no CUDA graph) and turns the overlap
     # scheduler off under pipeline parallelism.
     cuda_graph = not args.disable_cuda_graph and not (parallel.deepep and parallel.deepep_mode == "normal")
     overlap = not args.disable_overlap_schedule and parallel.pp == 1
     if not isinstance(efficiency, Efficiency):
         efficiency = build_efficiency(efficiency, gpu.name, model.weight_dtype)
-    law = LawContext(
+    return LawContext(
         model=ModelParams.from_spec(model, resolve_kv_dtype(args.kv_cache_dtype)),
         par=parallel.law_params(),
         hw=HardwareParams.from_gpu(gpu, model.weight_dtype),
         eff=efficiency,
-        rt=RuntimeParams(cuda_graph_max_bs=memory.cuda_graph_max_bs, cuda_graph=cuda_graph, overlap=overlap),
+        rt=RuntimeParams(cuda_graph_max_bs=cuda_graph_max_bs, cuda_graph=cuda_graph, overlap=overlap),
     )
-    return ServerSpec(model, gpu, args, memory, scheduler, law, parallel)
 
 
 def build_servers(spec: ServerSpec, replicas: int, engine: Any, observer: Any, pool: str = "default",

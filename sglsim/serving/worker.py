@@ -207,7 +207,9 @@ class Worker:
             span = self.cost.decode_span(batch_size, sched.ctx_sum, steps)
             self._start(now, _Span(span, now, steps, batch_size, sched.ctx_sum), now + span.duration(steps))
             return
-        if sched.waiting or sched.chunked_req is not None:
+        # A prefill server may wait for its KV transfers to free slots; each completed transfer
+        # wakes it again. Any other server with queued work and nothing running is stuck.
+        if (sched.waiting or sched.chunked_req is not None) and not sched.sending:
             raise RuntimeError(f"server {self.worker_id} went idle with {len(sched.waiting)} requests waiting "
                                f"and chunked request {sched.chunked_req} "
                                f"(batch_is_full={sched.batch_is_full}, free KV {sched.free_tokens})")

@@ -149,7 +149,8 @@ class SessionDriver:
     """
 
     def __init__(self, start_s: np.ndarray, group: np.ndarray, turns: int, system_len: int,
-                 user_len: np.ndarray, output_len: np.ndarray, think_time_s: float) -> None:
+                 user_len: np.ndarray, output_len: np.ndarray, think_time_s: float,
+                 num_requests: int | None = None) -> None:
         self.start_s = start_s
         self.group = group
         self.turns = turns
@@ -157,7 +158,8 @@ class SessionDriver:
         self.user_len = user_len.reshape(len(start_s), turns)
         self.out_len = output_len.reshape(len(start_s), turns)
         self.think_time_s = think_time_s
-        self.num_requests = len(start_s) * turns
+        self.num_requests = len(start_s) * turns if num_requests is None else num_requests
+        """Requests sent in all: sessions stop early, latest turns first, once this many are out."""
         self._history: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self._turn: dict[int, int] = {}
         self._next_session = 0
@@ -171,7 +173,7 @@ class SessionDriver:
 
     def _start_next_session(self) -> None:
         s = self._next_session
-        if s >= len(self.start_s):
+        if s >= len(self.start_s) or self._next_rid >= self.num_requests:
             return
         self._next_session += 1
         g = int(self.group[s])
@@ -204,7 +206,7 @@ class SessionDriver:
     def on_done(self, req: Request, now: float) -> None:
         session = req.client_id
         self._turn[session] += 1
-        if self._turn[session] >= self.turns:
+        if self._turn[session] >= self.turns or self._next_rid >= self.num_requests:
             del self._history[session]
             return
         ids, lens = self._history[session]

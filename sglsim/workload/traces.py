@@ -9,7 +9,7 @@ Formats:
   `output_length`, `hash_ids` (one id per 512-token block, the last block
   partial: input_length - 512 x (len(hash_ids) - 1) tokens).
 - Azure CSV: header `TIMESTAMP,ContextTokens,GeneratedTokens`, timestamps as
-  wall-clock text (`2023-11-16 18:15:46.6805900`).
+  wall-clock text (`2023-11-16 18:15:46.6805900`), read as UTC when they name no zone.
 - Vidur CSV: header `num_prefill_tokens,num_decode_tokens` with an optional
   `arrived_at` column (seconds); columns may come in any order.
 """
@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, not_utf8
 
 MOONCAKE_BLOCK_TOKENS = 512
 TRACE_FORMATS = ("auto", "mooncake", "azure", "vidur")
@@ -32,7 +33,7 @@ TRACE_FORMATS = ("auto", "mooncake", "azure", "vidur")
 
 @dataclass
 class Trace:
-    """Requests of a trace in file order."""
+    """Requests of a trace in file order (a replay at its timestamps sends them in time order)."""
 
     path: str
     format: str
@@ -93,7 +94,10 @@ def load_trace(path: str | Path, fmt: str = "auto") -> Trace:
     if fmt == "auto":
         fmt = detect_format(path)
     reader = {"mooncake": _read_mooncake, "azure": _read_azure, "vidur": _read_vidur}[fmt]
-    trace = reader(path)
+    try:
+        trace = reader(path)
+    except UnicodeDecodeError as exc:
+        raise not_utf8("trace file", path, exc) from None
     if len(trace) == 0:
         raise ConfigError(f"trace file has no requests: {path}")
     return trace
@@ -127,8 +131,8 @@ def _read_mooncake(path: Path) -> Trace:
                 if key not in row:
                     raise _bad(path, line_no, f"missing key {key!r}")
             ts = row["timestamp"]
-            if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts < 0:
-                raise _bad(path, line_no, f"timestamp {ts!r} must be a non-negative number of ms")
+            if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not (math.isfinite(ts) and ts >= 0):
+                raise _bad(path, line_no, f"timestamp {ts!r} must be a finite, non-negative number of ms")
             n_in = _positive_int(row["input_length"], path, line_no, "input_length")
             n_out = _positive_int(row["output_length"], path, line_no, "output_length")
             hashes = row["hash_ids"]
@@ -168,12 +172,15 @@ def _read_azure(path: Path) -> Trace:
     for line_no, row in enumerate(reader, 2):
         if not row or not "".join(row).strip():
             continue
-        if len(row) < len(header):
+        if len(row) != len(header):
             raise _bad(path, line_no, f"expected {len(header)} columns, found {len(row)}")
         try:
             stamp = datetime.fromisoformat(row[t_col].strip()[:26])
         except ValueError:
             raise _bad(path, line_no, f"TIMESTAMP {row[t_col]!r} is not a date and time") from None
+        if stamp.tzinfo is None:
+            # Zone-less stamps are read as UTC, never as the machine's local time.
+            stamp = stamp.replace(tzinfo=timezone.utc)
         arrivals.append(stamp.timestamp())
         inputs.append(_positive_int(row[in_col].strip(), path, line_no, "ContextTokens"))
         outputs.append(_positive_int(row[out_col].strip(), path, line_no, "GeneratedTokens"))
@@ -190,7 +197,7 @@ def _read_vidur(path: Path) -> Trace:
     for line_no, row in enumerate(reader, 2):
         if not row or not "".join(row).strip():
             continue
-        if len(row) < len(header):
+        if len(row) != len(header):
             raise _bad(path, line_no, f"expected {len(header)} columns, found {len(row)}")
         inputs.append(_positive_int(row[in_col].strip(), path, line_no, "num_prefill_tokens"))
         outputs.append(_positive_int(row[out_col].strip(), path, line_no, "num_decode_tokens"))
@@ -199,8 +206,8 @@ def _read_vidur(path: Path) -> Trace:
                 stamp = float(row[t_col])
             except ValueError:
                 raise _bad(path, line_no, f"arrived_at {row[t_col]!r} is not a number") from None
-            if not stamp >= 0:
-                raise _bad(path, line_no, f"arrived_at {row[t_col]!r} must be >= 0")
+            if not (math.isfinite(stamp) and stamp >= 0):
+                raise _bad(path, line_no, f"arrived_at {row[t_col]!r} must be a finite number >= 0")
             arrivals.append(stamp)
     arrival = np.asarray(arrivals, dtype=float) if t_col is not None else None
     if arrival is not None and len(arrival):

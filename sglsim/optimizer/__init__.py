@@ -1,0 +1,1 @@
+"""Choosing configurations over the symbolic metrics (objectives, constraints, search)."""
