@@ -8,11 +8,12 @@ lasts as long as its slowest rank (`forward.dp_step_time`).
 
 Each rank forms its batch like a standalone server: prefill first, else
 decode. In a P/D pool each rank has its own prefill or decode role
-(`disagg.py`), run at every lock-step boundary as a standalone server runs it. When some rank prefills, the others decode one step (or idle)
-beside it. When no rank has a prefill to run, the server decodes a
-closed-form span of lock-step steps that ends at the first completion or KV
-shortfall on any rank; an arrival that its rank could admit cuts the span at
-the step in flight, as for a single server.
+(`disagg.py`), run at every lock-step boundary as a standalone server runs
+it. When some rank prefills, the others decode one step (or idle) beside it.
+When no rank has a prefill to run, the server decodes a closed-form span of
+lock-step steps that ends at the first completion or KV shortfall on any
+rank; an arrival that its rank could admit cuts the span at the step in
+flight, as for a single server.
 """
 
 from __future__ import annotations
