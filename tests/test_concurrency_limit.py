@@ -165,3 +165,21 @@ def _rng_after_lengths(seed: int) -> np.random.Generator:
     rng.integers(20, 401, size=25)
     rng.integers(2, 41, size=25)
     return rng
+
+
+def test_trace_rows_gated_by_rate_and_cap(tmp_path):
+    # A trace's own timestamps give way to the rate; its lengths and prompts stay
+    path = tmp_path / "t.jsonl"
+    rows = [f'{{"timestamp": {1000 * i}, "input_length": {100 + i}, "output_length": 5, "hash_ids": [{i}]}}'
+            for i in range(6)]
+    path.write_text("\n".join(rows) + "\n")
+    wl = WorkloadConfig(trace=str(path), concurrency=2, rate=4.0, arrival="constant")
+    driver, trace = build_driver(wl)
+    assert isinstance(driver, ClosedLoopDriver)
+    assert driver.ready_s.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0, 1.25]
+    assert driver.input_len.tolist() == [100, 101, 102, 103, 104, 105]
+    sink = Sink()
+    driver.start(sink)
+    # two slots: requests 0 and 1 go out when issued, each with its trace prompt
+    assert sink.sent == [(0.0, 0, 0), (0.25, 1, 1)]
+    assert sink.requests[1].prompt is not None
