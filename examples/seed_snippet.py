@@ -42,15 +42,16 @@ def main() -> None:
               symbols.batch_cap_tokens: 16384}
     print("\nfrozen workload:", {k.name: round(v, 4) for k, v in frozen.values(symbols).items()})
 
-    objectives = [ObjectiveSpec("throughput", ObjectiveDirection.MAXIMIZE),
-                  ObjectiveSpec("cost_per_token", ObjectiveDirection.MINIMIZE)]
-    optimizer = MultiObjectiveOptimizer(metrics, constraints.get_all_constraints(), objectives, values)
+    objectives = [ObjectiveSpec("throughput", metrics.throughput, ObjectiveDirection.MAXIMIZE),
+                  ObjectiveSpec("cost_per_token", metrics.cost_per_token, ObjectiveDirection.MINIMIZE)]
+    optimizer = MultiObjectiveOptimizer(objectives, constraints=constraints.get_all_constraints(), bind=values)
     grid = {symbols.N_p: [1, 2, 3, 4], symbols.N_d: [1, 2, 3, 4, 6], symbols.tp_size: [1, 2, 4],
             symbols.batch_cap_requests: [32, 64, 128, 256], symbols.chunk_size: [2048, 4096, 8192]}
-    found = optimizer.search(grid)
-    print(f"\n{found.num_feasible} of {found.num_evaluated} configurations feasible; Pareto front:")
-    for config, (throughput, cost) in zip(found.configs, found.objectives):
-        knobs = ", ".join(f"{name}={value:g}" for name, value in config.items())
+    found = optimizer.pareto_grid_search(grid)
+    print(f"\n{found.num_feasible} of {found.nfev} configurations feasible; Pareto front:")
+    for point in found.pareto:
+        knobs = ", ".join(f"{name}={value:g}" for name, value in point.config.items())
+        throughput, cost = point.objectives["throughput"], point.objectives["cost_per_token"]
         print(f"  {knobs}: {throughput:,.0f} tokens/s, {cost * 1e6:.3f} USD per million tokens")
 
 

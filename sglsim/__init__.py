@@ -21,9 +21,9 @@ _LAZY = {
     "freeze": "sglsim.symbolic",
     "trace_expressions": "sglsim.symbolic",
     "compile_expression": "sglsim.symbolic",
-    "MultiObjectiveOptimizer": "sglsim.optimizer.objectives",
-    "ObjectiveSpec": "sglsim.optimizer.objectives",
-    "ObjectiveDirection": "sglsim.optimizer.objectives",
+    "MultiObjectiveOptimizer": "sglsim.optimizer",
+    "ObjectiveSpec": "sglsim.optimizer",
+    "ObjectiveDirection": "sglsim.optimizer",
 }
 
 __all__ = ["Scenario", "load_scenario", "ConfigError", "Simulation", "SimulationResult", "simulate", *_LAZY]

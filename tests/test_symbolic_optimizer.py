@@ -1,4 +1,4 @@
-"""The thin Pareto grid search over compiled metrics."""
+"""The optimizer's Pareto grid search over the symbolic model's compiled metrics."""
 
 from __future__ import annotations
 
@@ -21,20 +21,21 @@ def test_pareto_front_over_grid():
               S.batch_cap_tokens: 16384, S.chunk_size: 8192, S.tp_size: 1, S.dp_size: 1, S.ep_size: 1}
     objectives = [ObjectiveSpec("throughput", ObjectiveDirection.MAXIMIZE),
                   ObjectiveSpec("power_consumption", ObjectiveDirection.MINIMIZE)]
-    optimizer = MultiObjectiveOptimizer(metrics, constraints.get_all_constraints(), objectives, values)
-    found = optimizer.search({S.N_p: [1, 2, 4, 8], S.N_d: [1, 2, 4, 8], S.batch_cap_requests: [64, 128]})
-    assert found.num_evaluated == 32
+    optimizer = MultiObjectiveOptimizer(objectives, constraints=constraints.get_all_constraints(), bind=values,
+                                        metrics=metrics)
+    found = optimizer.pareto_grid_search({S.N_p: [1, 2, 4, 8], S.N_d: [1, 2, 4, 8], S.batch_cap_requests: [64, 128]})
+    assert found.nfev == 32
     # N_p + N_d <= 8 with TP 1 keeps 9 of the 16 (N_p, N_d) pairs, for both batch caps.
     assert found.num_feasible == 18
-    assert found.configs
-    for config in found.configs:
-        assert config["N_p"] + config["N_d"] <= 8
+    assert found.pareto
+    for point in found.pareto:
+        assert point.config["N_p"] + point.config["N_d"] <= 8
     # On the front, more power always buys more throughput.
-    order = sorted(range(len(found.configs)), key=lambda i: found.objectives[i, 1])
-    throughputs = [found.objectives[i, 0] for i in order]
+    ordered = sorted(found.pareto, key=lambda p: p.objectives["power_consumption"])
+    throughputs = [p.objectives["throughput"] for p in ordered]
     assert throughputs == sorted(throughputs)
 
 
 def test_optimizer_needs_an_objective():
-    with pytest.raises(ConfigError, match="at least one ObjectiveSpec"):
-        MultiObjectiveOptimizer(None, [], [], {})
+    with pytest.raises(ConfigError, match="expected at least one objective"):
+        MultiObjectiveOptimizer([]).grid_search({S.N_p: [1]})

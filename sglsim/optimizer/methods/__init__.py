@@ -1,0 +1,1 @@
+"""Search methods over a `Problem`; `sglsim.optimizer.search.optimize` picks one by name."""
