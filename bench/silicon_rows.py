@@ -28,7 +28,7 @@ How the rows were measured (the load this module reproduces):
 
 - Rows from aiconfigurator's own gap analysis (`aic-auto-gap-analysis` in the
   source) ran aiconfigurator's eval harness, genai-perf or SGLang's
-  bench_serving. It holds a fixed concurrency C and sends 10 x C requests of
+  bench_serving. It keeps a fixed concurrency C and sends 10 x C requests of
   exactly `isl` and `osl` tokens (`--random-range-ratio 1`) after 2 x C
   warm-up requests.
 - The other rows use InferenceX's grid of 1k/1k, 1k/8k and 8k/1k with its
