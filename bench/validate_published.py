@@ -6,7 +6,8 @@ Each case encodes one published number with its source. Operator cases call the
 cost laws directly; the others run a simulation. The systems that measured
 them are not all SGLang (vLLM, gpt-fast, NVIDIA NIM, TensorRT-LLM), so a good
 SGLang simulator lands near these numbers, not on them. Cases the simulator
-cannot express yet (expert parallelism, DP attention) are listed as skipped.
+cannot express, or whose constants were set from the case itself, are listed
+as skipped.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from typing import Callable
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from sglsim.costs.efficiency import efficiency_for_gpu  # noqa: E402
-from sglsim.costs.collectives import all_reduce_time  # noqa: E402
+from bench_parallel_checks import EP_PREFILL_ROWS, ep_prefill_scenario  # noqa: E402
+
+from sglsim.costs.collectives import nccl_all_reduce_time  # noqa: E402
 from sglsim.costs.laws import gemm_time  # noqa: E402
 from sglsim.costs.ops import FLOAT_OPS  # noqa: E402
 from sglsim.costs.params import HardwareParams, ModelParams  # noqa: E402
@@ -37,6 +40,8 @@ VLLM_CI = "vLLM CI latency test (Llama-3.1-8B BF16, batch 8, 32 in / 128 out, me
 GPT_FAST = "pytorch-labs/gpt-fast README (A100-80GB power-capped to 330 W, batch 1, 5-token prompt)"
 NIM = "NVIDIA NIM 1.8.0 LLM benchmarking page (Llama-3.1-8B-Instruct FP8, 1x H100, closed loop)"
 TRTLLM = "NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md (Llama-3.1-8B FP8, 1 GPU, offline)"
+EP_PREFILL = ("lmsys.org blog 2025-05-05, SGLang large-scale EP: DeepSeek-V3 prefill on 4 nodes of 8 H100, "
+              "input tokens/s per node")
 
 LLAMA2_70B_CONFIG = {"architectures": ["LlamaForCausalLM"], "hidden_size": 8192, "intermediate_size": 28672,
                      "num_attention_heads": 64, "num_key_value_heads": 8, "num_hidden_layers": 80,
@@ -80,10 +85,14 @@ def llama2_7b_linear_ms(gpu: str, tokens: int) -> float:
 
 
 def all_reduce_ms(ranks: int, message_bytes: float) -> float:
-    """Return the time of one BF16 all-reduce inside a DGX H100 by the simulator's all-reduce law."""
+    """Return the time of one NCCL all-reduce inside a DGX H100 by the simulator's NCCL law.
+
+    Vidur profiled NCCL. SGLang itself would take its cheaper custom one-shot
+    all-reduce for small messages, so the NCCL law is the one comparable here.
+    """
     gpu = get_gpu("h100")
-    return 1e3 * all_reduce_time(FLOAT_OPS, message_bytes, ranks, HardwareParams.from_gpu(gpu, "bf16"),
-                                 efficiency_for_gpu("h100"), 1.0)
+    return 1e3 * nccl_all_reduce_time(FLOAT_OPS, message_bytes, ranks, HardwareParams.from_gpu(gpu, "bf16"),
+                                      efficiency_for_gpu("h100"), 1.0)
 
 
 # ----- serving cases: simulations -----
@@ -134,6 +143,12 @@ def offline_tok_s(gpu: str, isl: int, osl: int) -> float:
     return _run("llama-3.1-8b", gpu, 1, "fp8", isl, osl, num_requests, None, FP8_KV)["output_throughput_tok_s"]
 
 
+def ep_prefill_tok_s_per_node(prompt_tokens: int) -> float:
+    """Input tokens/s per node of SGLang's DeepSeek-V3 prefill server on 4 nodes of 8 H100."""
+    summary = simulate(ep_prefill_scenario(prompt_tokens)).summary
+    return summary["input_throughput_tok_s"] / 4
+
+
 def build_cases() -> list[Case]:
     cases = [
         Case("linear-llama2-7b-h100-1tok", f"{VIDUR} h100 mlp.csv", 0.156, "ms", lambda: llama2_7b_linear_ms("h100", 1)),
@@ -167,12 +182,15 @@ def build_cases() -> list[Case]:
         for gpu, value in (("h100", h100), ("h200", h200)):
             cases.append(Case(f"trtllm-offline-{gpu}-{isl}x{osl}", TRTLLM, float(value), "tok/s",
                               lambda g=gpu, i=isl, o=osl: offline_tok_s(g, i, o)))
+    for prompt_tokens, published in EP_PREFILL_ROWS:
+        cases.append(Case(f"sglang-ep-prefill-h100-{prompt_tokens}tok", EP_PREFILL, float(published), "tok/s",
+                          lambda p=prompt_tokens: ep_prefill_tok_s_per_node(p)))
     return cases
 
 
 SKIPPED = {
-    "DeepEP dispatch/combine (deepseek-ai/DeepEP docs)": "expert-parallel all-to-all is not modelled yet",
-    "SGLang large-scale EP prefill (lm-sys blog 2025-05-05)": "needs expert parallelism and DP attention",
+    "DeepEP dispatch/combine (deepseek-ai/DeepEP docs)":
+        "the DeepEP link constants were set from these rows (see bench/bench_parallel_checks.py)",
     "NIM 20000/2000 saturation (about 1,337 tok/s)": "the page gives no concurrency for it",
 }
 

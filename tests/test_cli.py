@@ -62,6 +62,11 @@ def test_scenario_yaml_with_flag_override(tmp_path):
     (["--schedule-policy", "sjf"], "invalid server.schedule_policy 'sjf'"),
     (["--router", "magic"], "invalid cluster.router 'magic'"),
     (["--rate", "-1"], "invalid workload.rate -1.0"),
+    (["--input-len", "100", "--random-range-ratio", "1.5"], "invalid --random-range-ratio 1.5: expected a number"),
+    (["--random-range-ratio", "0.8"], "invalid --random-range-ratio 0.8: it needs --input-len"),
+    (["--concurrency-ramp-duration", "-1"], "invalid workload.concurrency_ramp_s -1.0"),
+    (["--concurrency-ramp-duration", "3"], "a concurrency ramp needs workload.concurrency"),
+    (["--concurrency", "4", "--rate", "2", "--concurrency-ramp-duration", "3"], "drop workload.rate"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, fragment):
     proc = run_cli("simulate", "--no-progress", "--num-requests", "5", *args)
@@ -92,3 +97,37 @@ def test_too_long_trace_rows_are_rejected_and_counted(tmp_path):
     summary = json.loads(out.read_text())["summary"]
     assert summary["num_completed"] == 2
     assert summary["num_rejected"] == 1
+
+
+def test_bench_serving_load_flags(tmp_path):
+    # bench_serving --random-input-len 1000 --random-output-len 40 --random-range-ratio 0.8
+    #   --request-rate 50 --max-concurrency 8
+    out = tmp_path / "o.json"
+    assert main(["simulate", "--model", "llama-3.1-8b", "--gpu", "h100", "--input-len", "1000", "--output-len", "40",
+                 "--random-range-ratio", "0.8", "--rate", "50", "--concurrency", "8", "--num-requests", "40",
+                 "--output", str(out), "--include-requests", "--quiet", "--no-progress"]) == 0
+    data = json.loads(out.read_text())
+    workload = data["config"]["scenario"]["workload"]
+    assert workload["input_len"] == {"dist": "uniform", "mean": 900.0, "std": 0.0, "cv": 1.0, "min": 800,
+                                     "max": 1000}
+    assert (workload["output_len"]["min"], workload["output_len"]["max"]) == (32, 40)
+    assert (workload["rate"], workload["concurrency"]) == (50.0, 8)
+    lengths = data["requests"]["input_len"]
+    assert min(lengths) >= 800
+    assert max(lengths) <= 1000
+    assert len(set(lengths)) > 1
+    assert data["summary"]["num_completed"] == 40
+
+
+def test_concurrency_ramp_flag(tmp_path):
+    out = tmp_path / "o.json"
+    assert main(["simulate", "--model", "llama-3.1-8b", "--gpu", "h100", "--input-len", "200", "--output-len", "20",
+                 "--concurrency", "5", "--concurrency-ramp-duration", "2", "--num-requests", "20",
+                 "--output", str(out), "--include-requests", "--quiet", "--no-progress"]) == 0
+    data = json.loads(out.read_text())
+    assert data["config"]["scenario"]["workload"]["concurrency_ramp_s"] == 2.0
+    # aiperf's ramp: the five slots open at 0, 0.5, 1, 1.5 and 2 s
+    arrived = sorted(data["requests"]["arrived_at"])
+    assert arrived[0] == 0.0
+    assert 0.5 in arrived
+    assert 2.0 in arrived

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sglsim.config.scenario import validate_scenario
-from sglsim.errors import ConfigError
 from sglsim.simulation import Simulation, SimulationResult
 
 
@@ -141,10 +139,14 @@ def test_pd_pool_with_dp_copies():
     assert result.config["num_gpus"] == 3
 
 
-def test_pd_pool_rejects_dp_attention():
+def test_pd_pool_with_dp_attention_prefill():
+    # DP-attention prefill ranks (0-7) hand KV to a plain TP-8 decode server (worker 8)
     data = {"model": "deepseek-v3", "gpu": "h200", "server": {"tp": 8, "ep": 8},
             "cluster": {"prefill": {"workers": 1, "server": {"dp": 8, "enable_dp_attention": True}},
                         "decode": {"workers": 1}},
             "workload": {"input_len": 200, "output_len": 4, "num_requests": 2}}
-    with pytest.raises(ConfigError, match="invalid cluster.prefill.server.enable_dp_attention True"):
-        Simulation(validate_scenario(data))
+    result = Simulation(validate_scenario(data)).run()
+    assert result.summary["num_completed"] == 2
+    assert sorted(result.requests["prefill_worker_id"].astype(int).tolist()) == [0, 1]
+    assert result.requests["worker_id"].astype(int).tolist() == [8, 8]
+    assert result.config["num_gpus"] == 16

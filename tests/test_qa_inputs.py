@@ -81,9 +81,10 @@ def test_efficiency_override_within_range_is_used(tmp_path):
      "conflicting workload.output_len and workload.trace in command line: a trace sets the lengths"),
     (["--trace", "TRACE", "--shared-prefix-groups", "4"],
      "conflicting workload.shared_prefix and workload.trace in command line: a trace sets the prompts"),
-    (["--concurrency", "4", "--rate", "3", "--input-len", "10", "--output-len", "2"],
-     "conflicting workload.rate and workload.concurrency in command line: a closed loop sends each "
-     "client's next request when its last one finishes"),
+    (["--concurrency", "4", "--rate", "3", "--concurrency-ramp-duration", "2", "--input-len", "10",
+      "--output-len", "2"],
+     "conflicting workload.concurrency_ramp_s and workload.rate in command line: a concurrency ramp applies "
+     "to a closed loop"),
     (["--trace", "TRACE", "--rate", "5", "--time-scale", "2"],
      "conflicting workload.time_scale and workload.rate in command line: time_scale stretches a trace's "
      "own timestamps"),

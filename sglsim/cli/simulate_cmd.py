@@ -90,11 +90,16 @@ WORKLOAD_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--trace-sampling", "workload.trace_sampling", str, "in_order (default), shuffle or with_replacement"),
     ("--num-requests", "workload.num_requests", int, "requests to send (with a trace: the first N)"),
     ("--rate", "workload.rate", float, "arrival rate, requests/s (with a trace: replaces its timestamps; "
-                                       "unset, synthetic requests all arrive at t = 0)"),
+                                       "unset, synthetic requests all arrive at t = 0; with --concurrency: "
+                                       "the pace at which requests queue for a free slot, as bench_serving "
+                                       "--request-rate with --max-concurrency)"),
     ("--arrival", "workload.arrival", str, "arrival process with --rate: poisson (default), gamma or constant"),
     ("--cv", "workload.cv", float, "coefficient of variation of gamma inter-arrival gaps"),
     ("--time-scale", "workload.time_scale", float, "multiply the trace's timestamps by this factor"),
-    ("--concurrency", "workload.concurrency", int, "closed loop: clients with one request in flight each"),
+    ("--concurrency", "workload.concurrency", int,
+     "requests in flight at most; alone, a closed loop of this many clients (bench_serving --max-concurrency)"),
+    ("--concurrency-ramp-duration", "workload.concurrency_ramp_s", float,
+     "seconds over which the concurrency cap grows from 1 to --concurrency, one slot at a time (as aiperf)"),
     ("--max-request-tokens", "workload.max_request_tokens", int,
      "shrink requests longer than this many tokens proportionally (Vidur's cap)"),
     ("--seed", "workload.seed", int, "random seed of the workload (default 0)"),
@@ -133,6 +138,9 @@ def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
         work.add_argument(flag, type=kind, help=text)
     work.add_argument("--input-len", type=int, help="fixed prompt length, tokens")
     work.add_argument("--output-len", type=int, help="fixed output length, tokens")
+    work.add_argument("--random-range-ratio", type=float,
+                      help="draw each length uniformly from [int(len x ratio), len] for --input-len and "
+                           "--output-len, as bench_serving's random dataset does (default: fixed lengths)")
     work.add_argument("--shared-prefix-groups", type=int, help="sessions in this many groups share a system prompt")
     work.add_argument("--system-prompt-len", type=int, help="tokens of each group's system prompt (default 1024)")
     work.add_argument("--turns", type=int, help="turns per multi-turn session (default 1)")
@@ -190,16 +198,31 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         if value is not None:
             overrides[path] = value
     overrides.update(_table_overrides(args))
-    if args.input_len is not None:
-        overrides["workload.input_len"] = {"dist": "constant", "mean": args.input_len}
-    if args.output_len is not None:
-        overrides["workload.output_len"] = {"dist": "constant", "mean": args.output_len}
+    for name in ("input_len", "output_len"):
+        length = getattr(args, name)
+        if length is not None:
+            overrides[f"workload.{name}"] = _length_spec(name, length, args.random_range_ratio)
+    if args.random_range_ratio is not None and args.input_len is None and args.output_len is None:
+        raise ConfigError(f"invalid --random-range-ratio {args.random_range_ratio}: it needs --input-len "
+                          "or --output-len")
     prefix = {k: v for k, v in (("num_groups", args.shared_prefix_groups), ("system_prompt_len", args.system_prompt_len),
                                 ("turns", args.turns)) if v is not None}
     if prefix:
         for key, value in prefix.items():
             overrides[f"workload.shared_prefix.{key}"] = value
     return _apply(base, overrides, "command line")
+
+
+def _length_spec(name: str, length: int, ratio: float | None) -> dict[str, Any]:
+    """Describe a fixed length, or bench_serving's uniform draw from [int(length x ratio), length]."""
+    if ratio is None:
+        return {"dist": "constant", "mean": length}
+    if not 0 <= ratio <= 1:
+        raise ConfigError(f"invalid --random-range-ratio {ratio}: expected a number in [0, 1]")
+    if length < 1:
+        raise ConfigError(f"invalid --{name.replace('_', '-')} {length}: expected at least 1 token")
+    low = max(int(length * ratio), 1)
+    return {"dist": "uniform", "mean": (low + length) / 2, "min": low, "max": length}
 
 
 def _table_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -20,7 +20,6 @@ import numpy as np
 
 from ..config.scenario import Scenario
 from ..engine.events import EventQueue
-from ..errors import ConfigError
 from ..hardware.links import ServerPlacement, place_servers
 from ..routing.base import CacheAwareConfig, PoolRouter, RouteTarget, build_router
 from ..serving.disagg import DecodeRole, PrefillRole
@@ -127,10 +126,6 @@ class Cluster:
         spec = self.specs[name]
         pool_cfg = getattr(cfg, name) if name != "aggregated" else None
         count = pool_cfg.workers if pool_cfg is not None else cfg.num_replicas
-        if pool_cfg is not None and spec.parallel.dp_attention:
-            # NOTE: a P/D role hooks into `Worker`; DP-attention ranks step in lock-step without one.
-            raise ConfigError(f"invalid cluster.{name}.server.enable_dp_attention True: P/D pools do not "
-                              f"support DP attention yet; drop it for the {name} pool")
         servers, members = build_servers(spec, count, engine, observer, name, first_worker_id=len(self.workers))
         if spec.parallel.dp_attention:
             replicas = [server.ranks for server in servers]

@@ -190,11 +190,18 @@ class WorkloadConfig(_Strict):
     trace_format: Literal["auto", "mooncake", "azure", "vidur"] = "auto"
     trace_sampling: Literal["in_order", "shuffle", "with_replacement"] = "in_order"
     num_requests: Optional[int] = Field(None, gt=0)
-    rate: Optional[float] = Field(None, gt=0, description="Requests/s; with a trace, replaces its timestamps")
+    rate: Optional[float] = Field(
+        None, gt=0, description="Requests/s; with a trace, replaces its timestamps; with concurrency, the pace "
+                                "at which requests are issued to wait for a free slot (bench_serving "
+                                "--request-rate with --max-concurrency)")
     arrival: Literal["poisson", "gamma", "constant"] = "poisson"
     cv: float = Field(1.0, gt=0, description="Coefficient of variation of gamma inter-arrival gaps")
     time_scale: float = Field(1.0, gt=0, description="Multiplies a trace's timestamps")
-    concurrency: Optional[int] = Field(None, gt=0, description="Closed loop: clients with one request in flight each")
+    concurrency: Optional[int] = Field(
+        None, gt=0, description="Requests in flight at most; alone, a closed loop of this many clients")
+    concurrency_ramp_s: float = Field(
+        0.0, ge=0, description="Seconds over which the concurrency cap grows from 1 to concurrency, one slot "
+                               "at a time (aiperf --concurrency-ramp-duration)")
     input_len: Optional[LengthSpec] = None
     output_len: Optional[LengthSpec] = None
     shared_prefix: Optional[SharedPrefixSpec] = None
@@ -319,10 +326,24 @@ def _check_workload(wl: WorkloadConfig, source: str) -> None:
             if getattr(wl, name) is not None:
                 raise ConfigError(f"conflicting workload.{name} and workload.trace in {source}: a trace sets "
                                   f"the {what}; drop one of them")
-    if wl.concurrency is not None and wl.rate is not None:
-        raise ConfigError(f"conflicting workload.rate and workload.concurrency in {source}: a closed loop sends "
-                          "each client's next request when its last one finishes; drop one of them")
     _check_arrival_knobs(wl, source)
+    _check_concurrency_knobs(wl, source)
+
+
+def _check_concurrency_knobs(wl: WorkloadConfig, source: str) -> None:
+    """Reject a concurrency ramp without a concurrency cap, or beside a rate that issues requests.
+
+    A rate beside a concurrency is valid: requests are issued at the rate and
+    wait for a free slot, as bench_serving --request-rate with --max-concurrency.
+    """
+    if not wl.concurrency_ramp_s:
+        return
+    if wl.concurrency is None:
+        raise ConfigError(f"invalid workload.concurrency_ramp_s {wl.concurrency_ramp_s} in {source}: a "
+                          "concurrency ramp needs workload.concurrency (--concurrency)")
+    if wl.rate is not None:
+        raise ConfigError(f"conflicting workload.concurrency_ramp_s and workload.rate in {source}: a "
+                          "concurrency ramp applies to a closed loop; drop workload.rate (--rate) or the ramp")
 
 
 def _check_arrival_knobs(wl: WorkloadConfig, source: str) -> None:

@@ -249,11 +249,23 @@ class StepCostModel:
 
         `ranks` gives (batch size, total context) per rank at the first step; a
         rank with batch size 0 runs idle batches.
+
+        Only one rank per batch size is timed: the one with the longest
+        context. At a fixed batch size a rank's step time can only grow with
+        its context, because only attention depends on it and reads more KV.
+        Ranks of one batch size gain the same context per step, so that rank
+        stays the slowest of its batch size and the maximum is unchanged.
         """
+        slowest: dict[int, int] = {}
+        for i, (bs, ctx) in enumerate(ranks):
+            if bs not in slowest or ctx > ranks[slowest[bs]][1]:
+                slowest[bs] = i
+        timed = sorted(slowest.values())
+
         def duration(k: int) -> float:
             shapes = [self.decode_shape(bs, ctx + k * bs) if bs else self.idle_shape() for bs, ctx in ranks]
             self.link_dp_shapes(shapes)
-            return self.dp_step_time(shapes)
+            return self.dp_step_time([shapes[i] for i in timed])
 
         return self.span_from(duration, num_steps)
 

@@ -7,11 +7,13 @@ MoE/MLP runs on the tokens of all ranks. A step of the server therefore
 lasts as long as its slowest rank (`forward.dp_step_time`).
 
 Each rank forms its batch like a standalone server: prefill first, else
-decode. When some rank prefills, the others decode one step (or idle)
-beside it. When no rank has a prefill to run, the server decodes a
-closed-form span of lock-step steps that ends at the first completion or KV
-shortfall on any rank; an arrival that its rank could admit cuts the span at
-the step in flight, as for a single server.
+decode. In a P/D pool each rank has its own prefill or decode role
+(`disagg.py`), run at every lock-step boundary as a standalone server runs
+it. When some rank prefills, the others decode one step (or idle) beside it.
+When no rank has a prefill to run, the server decodes a closed-form span of
+lock-step steps that ends at the first completion or KV shortfall on any
+rank; an arrival that its rank could admit cuts the span at the step in
+flight, as for a single server.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ..costs.step_model import DecodeSpan, StepCostModel
 from ..engine.events import PRIORITY_STEP, EventQueue
 from .request import Request
 from .scheduler import ExtendBatch, Scheduler, SchedulerConfig
-from .worker import WorkerObserver, finish_extend_batch
+from .worker import ServerRole, WorkerObserver, apply_joins, finish_extend_batch
 
 
 class DPRank:
@@ -33,6 +35,8 @@ class DPRank:
         self.worker_id = worker_id
         self.pool = pool
         self.scheduler = Scheduler(config)
+        self.role: ServerRole | None = None
+        """The rank's P/D role when its server belongs to a prefill or decode pool."""
         self.busy_s = 0.0
         self.last_decode_end: float | None = None
         """End of the last step in which this rank decoded."""
@@ -42,7 +46,8 @@ class DPRank:
     @property
     def num_queued(self) -> int:
         sched = self.scheduler
-        return len(sched.waiting) + (1 if sched.chunked_req is not None else 0)
+        queued = len(sched.waiting) + (1 if sched.chunked_req is not None else 0)
+        return queued + (self.role.num_queued if self.role is not None else 0)
 
     @property
     def num_running(self) -> int:
@@ -54,8 +59,19 @@ class DPRank:
         return self.num_queued + self.scheduler.num_running
 
     def could_admit(self) -> bool:
+        """Check whether new work could start on this rank at the next step boundary."""
+        if self.role is not None:
+            return self.role.could_admit(self)
+        return self.could_admit_prefill()
+
+    def could_admit_prefill(self) -> bool:
+        """Check whether a queued request could join: the running batch is neither full nor at its cap."""
         sched = self.scheduler
         return not sched.batch_is_full and sched.num_running < sched.config.max_running_requests
+
+    def notify_new_work(self, now: float) -> None:
+        """Wake the server, or cut its decode span, for new work on this rank."""
+        self.server.on_new_work(self, now)
 
     def submit(self, req: Request, now: float) -> bool:
         """Queue a request on this rank; return False if the server rejects it as too long."""
@@ -69,7 +85,7 @@ class DPRank:
         if req.output_len > max_output:
             req.output_len = max(max_output, 1)
         self.scheduler.add_request(req)
-        self.server.on_new_work(self, now)
+        self.notify_new_work(now)
         return True
 
 
@@ -153,6 +169,9 @@ class DPAttentionServer:
         self._run_next(now)
 
     def _run_next(self, now: float) -> None:
+        for rank in self.ranks:
+            if rank.role is not None:
+                apply_joins(rank, rank.role.before_batch(rank, now), now, self.observer)
         batches = [rank.scheduler.get_new_batch_prefill(now) for rank in self.ranks]
         if any(batch is not None for batch in batches):
             self._run_extend_step(now, batches)
@@ -161,7 +180,9 @@ class DPAttentionServer:
         if not decodes:
             for rank in self.ranks:
                 sched = rank.scheduler
-                if sched.waiting:
+                # A prefill rank may wait for its KV transfers to free slots; each completed
+                # transfer wakes the server again. Any other rank with queued work is stuck.
+                if sched.waiting and not sched.sending:
                     raise RuntimeError(f"DP rank {rank.worker_id} went idle with {len(sched.waiting)} requests "
                                        f"waiting (batch_is_full={sched.batch_is_full}, free KV {sched.free_tokens})")
                 sched.on_idle()
@@ -215,6 +236,8 @@ class DPAttentionServer:
             rank.busy_s += now - cur.start
         for rank, batch in cur.extends:
             finish_extend_batch(rank, batch, now, self.observer)
+            if rank.role is not None:
+                rank.role.after_extend(rank, batch, now)
         one_step = DecodeSpan([(0, 1, cur.duration, 0.0)])
         for rank, batch_size in cur.decodes:
             self._commit_decode(rank, one_step, 1, batch_size, cur.start, now)

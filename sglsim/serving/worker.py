@@ -216,14 +216,7 @@ class Worker:
         sched.on_idle()
 
     def _apply_joins(self, joins: BoundaryJoins, now: float) -> None:
-        for req in joins.first_tokens:
-            if req.state is RequestState.RUNNING:
-                self.fresh_token_times.append(now)
-            self.observer.on_first_token(req, now)
-        for req in joins.resumed:
-            self.fresh_token_times.append(req.last_token_at if req.last_token_at is not None else now)
-        for req in joins.finished:
-            self.observer.on_finish(req, now)
+        apply_joins(self, joins, now, self.observer)
 
     def _start(self, now: float, current: _Extend | _Span, end: float) -> None:
         self._current = current
@@ -265,4 +258,20 @@ def finish_extend_batch(worker: Any, batch: ExtendBatch, now: float, observer: W
     for req in first_tokens:
         observer.on_first_token(req, now)
     for req in finished:
+        observer.on_finish(req, now)
+
+
+def apply_joins(worker: Any, joins: BoundaryJoins, now: float, observer: WorkerObserver) -> None:
+    """Report the requests a P/D role put into the running batch of `worker` (a `Worker` or a DP rank).
+
+    Merged requests stream their first token now; they and resumed requests
+    remember their last token time, so their next inter-token gap starts there.
+    """
+    for req in joins.first_tokens:
+        if req.state is RequestState.RUNNING:
+            worker.fresh_token_times.append(now)
+        observer.on_first_token(req, now)
+    for req in joins.resumed:
+        worker.fresh_token_times.append(req.last_token_at if req.last_token_at is not None else now)
+    for req in joins.finished:
         observer.on_finish(req, now)

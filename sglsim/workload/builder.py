@@ -9,7 +9,7 @@ import numpy as np
 from ..config.scenario import LengthSpec, WorkloadConfig
 from ..errors import ConfigError
 from .arrivals import arrival_times
-from .drivers import ClosedLoopDriver, OpenLoopDriver, SessionDriver
+from .drivers import ClosedLoopDriver, OpenLoopDriver, SessionDriver, ramp_open_times
 from .lengths import LengthDist, cap_total_tokens
 from .traces import Trace, load_trace
 
@@ -90,8 +90,18 @@ def build_trace_driver(wl: WorkloadConfig, rng: np.random.Generator):
     if trace.block_ids is not None and wl.max_request_tokens is None:
         prompt_fn = lambda i: trace.prompt_blocks(int(idx[i]))  # noqa: E731
     if arrivals is None:
-        return ClosedLoopDriver(wl.concurrency, input_len, output_len, prompt_fn), trace
+        return _limited_driver(wl, input_len, output_len, prompt_fn, rng), trace
     return OpenLoopDriver(arrivals, input_len, output_len, prompt_fn), trace
+
+
+def _limited_driver(wl: WorkloadConfig, input_len: np.ndarray, output_len: np.ndarray, prompt_fn,
+                    rng: np.random.Generator) -> ClosedLoopDriver:
+    """At most `concurrency` requests in flight, issued at `rate` if given, else all ready at t = 0."""
+    ready = None
+    if wl.rate is not None:
+        ready = _check_rate_span(arrival_times(wl.arrival, wl.rate, len(input_len), rng, wl.cv), wl.rate)
+    slots = ramp_open_times(wl.concurrency, wl.concurrency_ramp_s) if wl.concurrency_ramp_s else None
+    return ClosedLoopDriver(wl.concurrency, input_len, output_len, prompt_fn, ready, slots)
 
 
 def build_driver(wl: WorkloadConfig):
@@ -118,5 +128,5 @@ def build_driver(wl: WorkloadConfig):
     if wl.max_request_tokens is not None:
         input_len, output_len = cap_total_tokens(input_len, output_len, wl.max_request_tokens)
     if wl.concurrency is not None:
-        return ClosedLoopDriver(wl.concurrency, input_len, output_len), None
+        return _limited_driver(wl, input_len, output_len, None, rng), None
     return OpenLoopDriver(_arrivals(wl, n, rng), input_len, output_len), None

@@ -1,4 +1,4 @@
-"""Workload drivers: when requests arrive, open loop, closed loop or as multi-turn sessions.
+"""Workload drivers: when requests arrive, open loop, concurrency-limited or as multi-turn sessions.
 
 A driver schedules arrivals through a `RequestSink` and hears back when each
 request finishes or is rejected, which closed-loop clients and sessions need
@@ -67,28 +67,53 @@ class OpenLoopDriver:
 
 
 class ClosedLoopDriver:
-    """A fixed number of clients; each sends its next request when its last one finishes."""
+    """At most `concurrency` requests in flight; a finished request frees its slot for the next one.
+
+    Without `ready_s` and `slot_open_s` this is a plain closed loop: each of
+    `concurrency` clients sends its next request the moment its last one
+    finishes (SGLang's `bench_serving --max-concurrency C` at the default
+    `--request-rate inf`, aiperf `--concurrency C`).
+
+    `ready_s[i]` (non-decreasing) is when request i is issued
+    (`bench_serving --request-rate R --max-concurrency C`). A ready request
+    takes a free slot at once, else it waits, first in first out, for the
+    next slot to free. Its server arrival, where its TTFT starts, is the
+    moment it gets the slot: bench_serving starts a request's clock after the
+    concurrency semaphore lets it through.
+
+    `slot_open_s[k]` (non-decreasing) is when slot k may send its first
+    request (aiperf `--concurrency-ramp-duration`, see `ramp_open_times`).
+
+    Request i is sent at max(ready_s[i], the time its slot is free), so slot
+    k's first request goes at max(ready_s[k], slot_open_s[k]).
+    """
 
     def __init__(self, concurrency: int, input_len: np.ndarray, output_len: np.ndarray,
-                 prompt_fn: PromptFn | None = None) -> None:
+                 prompt_fn: PromptFn | None = None, ready_s: np.ndarray | None = None,
+                 slot_open_s: np.ndarray | None = None) -> None:
         self.concurrency = concurrency
         self.input_len = input_len
         self.output_len = output_len
         self.prompt_fn = prompt_fn
         self.num_requests = len(input_len)
+        self.ready_s = ready_s
+        self.slot_open_s = slot_open_s
         self._next = 0
         self._sink: RequestSink | None = None
 
     def start(self, sink: RequestSink) -> None:
         self._sink = sink
         for client in range(min(self.concurrency, self.num_requests)):
-            self._send(client, 0.0)
+            opens = 0.0 if self.slot_open_s is None else float(self.slot_open_s[client])
+            self._send(client, opens)
 
     def _send(self, client: int, now: float) -> None:
         if self._next >= self.num_requests:
             return
         i = self._next
         self._next += 1
+        if self.ready_s is not None:
+            now = max(now, float(self.ready_s[i]))
         blocks = self.prompt_fn(i) if self.prompt_fn is not None else None
         prompt = PromptKey(*blocks) if blocks is not None else None
         req = Request(i, now, int(self.input_len[i]), int(self.output_len[i]), prompt, client_id=client)
@@ -99,6 +124,18 @@ class ClosedLoopDriver:
 
     def on_done(self, req: Request, now: float) -> None:
         self._send(req.client_id, now)
+
+
+def ramp_open_times(concurrency: int, ramp_s: float) -> np.ndarray:
+    """Times at which the slots of a concurrency ramp open (aiperf `--concurrency-ramp-duration`).
+
+    aiperf starts at one request in flight and adds one slot at evenly
+    spaced instants until `concurrency` slots are open at `ramp_s`:
+    slot k opens at k x ramp_s / (concurrency - 1).
+    """
+    if concurrency <= 1:
+        return np.zeros(concurrency)
+    return np.arange(concurrency) * (ramp_s / (concurrency - 1))
 
 
 class SessionDriver:
