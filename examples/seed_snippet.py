@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sglsim import (ConfigSymbols, ConstraintBuilder, MultiObjectiveOptimizer, ObjectiveDirection, ObjectiveSpec,
                     SymbolicMetricBuilder, freeze, simulate)
+from sglsim.symbolic.bridge import to_readable
 
 ARRIVAL_RATE_REQ_S = 20.0
 """Load the deployment must sustain while meeting the TTFT target, requests/s."""
@@ -27,9 +28,11 @@ def main() -> None:
     constraints.add_tpot_slo(0.05)  # 50ms TPOT
     constraints.add_total_gpu_constraint(16)
 
-    print("metrics.throughput:\n", metrics.throughput)
+    # The full expressions run to tens of thousands of characters, because every law term is
+    # kept; to_readable names their shared subexpressions x0, x1, ... so they can be read.
+    print("metrics.throughput:\n" + to_readable(metrics.throughput, "throughput"))
     for constraint in constraints.get_all_constraints():
-        print(f"{constraint.name}:\n {constraint}")
+        print(f"{constraint.name}:\n" + to_readable(constraint.expr, constraint.name, " > 0"))
 
     # Workload averages measured by a short simulation of the same traffic.
     result = simulate({"model": "llama-3.1-8b", "gpu": "h100",

@@ -123,18 +123,20 @@ def compile_metric(name: str, expr: Any, variables: Sequence[str], bind: Mapping
         expr = _relation_to_slack(name, expr)
     elif isinstance(expr, sympy.core.relational.Relational):
         raise ConfigError(f"invalid objective {name}: {expr} is a relation; give the quantity to optimise")
-    if bind:
-        expr = expr.xreplace({sympy.sympify(k) if not isinstance(k, str) else sympy.Symbol(k): sympy.sympify(v)
-                              for k, v in bind.items()})
-    expr = expr.replace(lambda e: isinstance(e, sympy.Sum), lambda e: e.doit())
+    bound = {(sympy.Symbol(k) if isinstance(k, str) else sympy.sympify(k)): v for k, v in (bind or {}).items()}
     free = sorted(expr.free_symbols, key=lambda s: s.name)
-    unknown = [s.name for s in free if s.name not in variables]
+    unknown = [s.name for s in free if s not in bound and s.name not in variables]
     if unknown:
         raise ConfigError(f"invalid expression of {name}: symbols {unknown} are neither decision variables "
                           f"({', '.join(variables)}) nor bound to values")
-    function = sympy.lambdify(free, expr, modules="numpy", cse=True)
-    names = tuple(s.name for s in free)
-    return CompiledMetric(name, lambda values: function(*(values[n] for n in names)), names)
+    # Bound symbols become constant arguments of the compiled function: substituting them
+    # into the tree makes SymPy re-simplify every Max/Min, which takes tens of seconds.
+    from ..symbolic.bridge import compile_expression
+
+    arguments = [s for s in free if s.name in variables and s not in bound]
+    compiled = compile_expression(expr, arguments, bind_values={s: bound[s] for s in free if s in bound})
+    names = tuple(s.name for s in arguments)
+    return CompiledMetric(name, lambda values: compiled.function(*(values[n] for n in names)), names)
 
 
 def _is_sympy(expr: Any) -> bool:

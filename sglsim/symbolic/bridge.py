@@ -206,6 +206,19 @@ def to_text(expr: Expr) -> str:
     return sympy.sstr(expr)
 
 
+def to_readable(expr: Expr, name: str = "expr", suffix: str = "") -> str:
+    """Text of `expr` with shared subexpressions named x0, x1, ... one per line, then `name = ...`.
+
+    The full expressions repeat terms such as the effective batch size many
+    times; naming them once makes a metric of tens of thousands of characters
+    readable in a few thousand. `suffix` is appended to the last line (e.g. " > 0").
+    """
+    replacements, reduced = sympy.cse(expr, symbols=sympy.numbered_symbols("x"))
+    lines = [f"{sub} = {sympy.sstr(sub_expr)}" for sub, sub_expr in replacements]
+    lines.append(f"{name} = {sympy.sstr(reduced[0])}{suffix}")
+    return "\n".join(lines)
+
+
 def to_latex(expr: Expr) -> str:
     return sympy.latex(expr)
 
