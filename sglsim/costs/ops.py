@@ -7,12 +7,16 @@ version (`Max`, `Min`, `Piecewise`, `ceiling`), imported lazily so that the
 simulator never pays SymPy's import time. `RecordingOps` evaluates on floats
 and also records which argument won each `max`/`min`/`where`, which is how the
 symbolic trace groups simulated steps by the roofline side that binds.
+`ARRAY_OPS` evaluates element-wise on NumPy arrays, so one call of a law
+predicts many shapes at once (the calibration fits use it).
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+import numpy as np
 
 
 class FloatOps:
@@ -128,6 +132,43 @@ class ChosenOps:
         import sympy
 
         return sympy.Le(a, b)
+
+
+class ArrayOps:
+    """Element-wise ops over NumPy arrays (or scalars, broadcast)."""
+
+    symbolic = False
+
+    @staticmethod
+    def max(a: Any, b: Any) -> Any:
+        return np.maximum(a, b)
+
+    @staticmethod
+    def min(a: Any, b: Any) -> Any:
+        return np.minimum(a, b)
+
+    @staticmethod
+    def where(cond: Any, if_true: Any, if_false: Any) -> Any:
+        return np.where(cond, if_true, if_false)
+
+    @staticmethod
+    def ceil(x: Any) -> Any:
+        return np.ceil(x)
+
+    @staticmethod
+    def log(x: Any) -> Any:
+        return np.log(x)
+
+    @staticmethod
+    def gt(a: Any, b: Any) -> Any:
+        return np.greater(a, b)
+
+    @staticmethod
+    def le(a: Any, b: Any) -> Any:
+        return np.less_equal(a, b)
+
+
+ARRAY_OPS = ArrayOps()
 
 
 class SymbolicOps:

@@ -24,10 +24,11 @@ from ..costs.step_model import DecodeSpan, StepCostModel
 from ..engine.events import PRIORITY_STEP, EventQueue
 from .request import Request
 from .scheduler import ExtendBatch, Scheduler, SchedulerConfig
+from .target import RoutingTarget
 from .worker import ServerRole, WorkerObserver, apply_joins, finish_extend_batch
 
 
-class DPRank:
+class DPRank(RoutingTarget):
     """One attention rank of a DP-attention server: a scheduler, a KV pool and a routing target."""
 
     def __init__(self, server: "DPAttentionServer", worker_id: int, config: SchedulerConfig, pool: str) -> None:
@@ -43,50 +44,12 @@ class DPRank:
         self.fresh_token_times: list[float] = []
         """Prefill-token times of requests that joined the running batch since the last decode."""
 
-    @property
-    def num_queued(self) -> int:
-        sched = self.scheduler
-        queued = len(sched.waiting) + (1 if sched.chunked_req is not None else 0)
-        return queued + (self.role.num_queued if self.role is not None else 0)
-
-    @property
-    def num_running(self) -> int:
-        return self.scheduler.num_running
-
-    @property
-    def load(self) -> int:
-        """Requests queued or running on this rank (the routing signal of a DP-aware router)."""
-        return self.num_queued + self.scheduler.num_running
-
-    def could_admit(self) -> bool:
-        """Check whether new work could start on this rank at the next step boundary."""
-        if self.role is not None:
-            return self.role.could_admit(self)
-        return self.could_admit_prefill()
-
-    def could_admit_prefill(self) -> bool:
-        """Check whether a queued request could join: the running batch is neither full nor at its cap."""
-        sched = self.scheduler
-        return not sched.batch_is_full and sched.num_running < sched.config.max_running_requests
-
     def notify_new_work(self, now: float) -> None:
         """Wake the server, or cut its decode span, for new work on this rank."""
         self.server.on_new_work(self, now)
 
-    def submit(self, req: Request, now: float) -> bool:
-        """Queue a request on this rank; return False if the server rejects it as too long."""
-        cfg = self.scheduler.config
-        req.worker_id = self.worker_id
-        req.server_arrived_at = now
-        if req.input_len > cfg.max_req_input_len:
-            self.server.observer.on_reject(req, now, "input longer than the server accepts")
-            return False
-        max_output = cfg.max_req_len - req.input_len - 1
-        if req.output_len > max_output:
-            req.output_len = max(max_output, 1)
-        self.scheduler.add_request(req)
-        self.notify_new_work(now)
-        return True
+    def _reject(self, req: Request, now: float, reason: str) -> None:
+        self.server.observer.on_reject(req, now, reason)
 
 
 @dataclass

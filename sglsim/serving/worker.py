@@ -24,6 +24,7 @@ from ..costs.step_model import DecodeSpan, StepCostModel
 from ..engine.events import PRIORITY_STEP, EventQueue
 from .request import Request, RequestState
 from .scheduler import ExtendBatch, Scheduler, SchedulerConfig
+from .target import RoutingTarget
 
 
 class WorkerObserver(Protocol):
@@ -81,7 +82,7 @@ class _Span:
     ctx0: int
 
 
-class Worker:
+class Worker(RoutingTarget):
     """An SGLang server: one scheduler and one forward-step law, driven by the event queue."""
 
     def __init__(self, worker_id: int, config: SchedulerConfig, cost: StepCostModel,
@@ -103,61 +104,22 @@ class Worker:
         self.fresh_token_times: list[float] = []
         """Prefill-token times of requests that joined the running batch since the last decode."""
 
-    # ----- load signals for routers -----
-
-    @property
-    def num_queued(self) -> int:
-        sched = self.scheduler
-        queued = len(sched.waiting) + (1 if sched.chunked_req is not None else 0)
-        return queued + (self.role.num_queued if self.role is not None else 0)
-
-    @property
-    def num_running(self) -> int:
-        return self.scheduler.num_running
-
-    @property
-    def load(self) -> int:
-        """Requests queued or running (SGLang's router counts in-flight requests)."""
-        return self.num_queued + self.scheduler.num_running
-
     @property
     def idle(self) -> bool:
         return self._current is None and not self._wake_pending
 
     # ----- arrivals -----
 
-    def submit(self, req: Request, now: float) -> bool:
-        """Queue a request; return False if the server rejects it as too long."""
-        cfg = self.scheduler.config
-        req.worker_id = self.worker_id
-        req.server_arrived_at = now
-        if req.input_len > cfg.max_req_input_len:
-            self.observer.on_reject(req, now, "input longer than the server accepts")
-            return False
-        max_output = cfg.max_req_len - req.input_len - 1
-        if req.output_len > max_output:
-            req.output_len = max(max_output, 1)
-        self.scheduler.add_request(req)
-        self.notify_new_work(now)
-        return True
+    def _reject(self, req: Request, now: float, reason: str) -> None:
+        self.observer.on_reject(req, now, reason)
 
     def notify_new_work(self, now: float) -> None:
         """Wake an idle server, or end its decode span at the step in flight if work could start."""
         if self.idle:
             self._wake_pending = True
             self.engine.push(now, PRIORITY_STEP, self._wake, None)
-        elif isinstance(self._current, _Span) and self._could_admit():
+        elif isinstance(self._current, _Span) and self.could_admit():
             self._truncate_span(now)
-
-    def _could_admit(self) -> bool:
-        if self.role is not None:
-            return self.role.could_admit(self)
-        return self.could_admit_prefill()
-
-    def could_admit_prefill(self) -> bool:
-        """Check whether a queued request could join: the running batch is neither full nor at its cap."""
-        sched = self.scheduler
-        return not sched.batch_is_full and sched.num_running < sched.config.max_running_requests
 
     def _truncate_span(self, now: float) -> None:
         """End the running decode span at the step in flight at `now`."""
