@@ -34,11 +34,14 @@ class SimulationResult:
     servers: list[ServerSpec] = field(default_factory=list, repr=False)
     trace: Any = field(default=None, repr=False)
     """The recorded schedule (`sglsim.symbolic.recorder.TraceRecord`) when run with `record=True`, else None."""
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    """Requests the servers rejected: rid, arrival time, lengths and reason."""
 
     def to_dict(self, include_requests: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"summary": self.summary, "config": self.config, "timeseries": self.timeseries}
         if include_requests:
             out["requests"] = {k: _json_column(k, v) for k, v in self.requests.items()}
+            out["rejected_requests"] = self.rejected
         return out
 
     def write_json(self, path: str | Path, include_requests: bool = False) -> None:
@@ -205,7 +208,10 @@ class Simulation:
                   "pools": {name: spec.resolved() for name, spec in self.servers.items()},
                   "num_gpus": self.cluster.num_gpus}
         trace = self.recorder.finish() if self.recorder is not None else None
-        return SimulationResult(summary, requests, self._timeseries(), config, list(self.servers.values()), trace)
+        rejected = [{"rid": rid, "arrived_at": arrived, "input_len": n_in, "output_len": n_out, "reason": reason}
+                    for rid, arrived, n_in, n_out, reason in self.metrics.rejected_records]
+        return SimulationResult(summary, requests, self._timeseries(), config, list(self.servers.values()), trace,
+                                rejected)
 
     def _timeseries(self) -> dict[str, dict[str, list[float]]]:
         out = {}

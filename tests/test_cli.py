@@ -131,3 +131,19 @@ def test_concurrency_ramp_flag(tmp_path):
     assert arrived[0] == 0.0
     assert 0.5 in arrived
     assert 2.0 in arrived
+
+
+def test_rejected_requests_are_listed_with_records(tmp_path):
+    # --include-requests lists rejected requests beside the completed ones, with the reason.
+    rows = [{"timestamp": i * 10, "input_length": n, "output_length": 4,
+             "hash_ids": list(range(1000 * i, 1000 * i + (n + 511) // 512))}
+            for i, n in enumerate([1000, 5000])]
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "o.json"
+    assert main(["simulate", "--trace", str(path), "--context-length", "4096", "--output", str(out),
+                 "--include-requests", "--quiet", "--no-progress"]) == 0
+    data = json.loads(out.read_text())
+    assert data["requests"]["rid"] == [0]
+    assert data["rejected_requests"] == [{"rid": 1, "arrived_at": 0.01, "input_len": 5000, "output_len": 4,
+                                          "reason": "input longer than the server accepts"}]

@@ -57,6 +57,8 @@ class MetricsCollector:
         self.itl = LogHistogram()
         self.rejected: Counter = Counter()
         self.rejected_input_tokens = 0
+        self.rejected_records: list[tuple[int, float, int, int, str]] = []
+        """(rid, arrived_at, input_len, output_len, reason) of each rejected request."""
         self.truncated_outputs = 0
         self.workers: dict[int, WorkerStats] = {}
         self.sample_interval_s = sample_interval_s
@@ -102,6 +104,7 @@ class MetricsCollector:
     def on_reject(self, req: Request, now: float, reason: str) -> None:
         self.rejected[reason] += 1
         self.rejected_input_tokens += req.input_len
+        self.rejected_records.append((req.rid, req.arrived_at, req.input_len, req.output_len, reason))
 
     def on_extend_step(self, worker, batch, start: float, duration: float) -> None:
         stats = self.workers[worker.worker_id]
