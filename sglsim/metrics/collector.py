@@ -1,8 +1,8 @@
 """Collects per-request records, latency sketches and time-weighted server statistics.
 
 Per-request figures are kept as columns of `array('d')` (about 100 bytes a
-request); inter-token latencies go to a log histogram, never one float per
-token; KV usage and queue lengths are integrated over time at every step
+request). Inter-token latencies go to a log histogram, never one float per
+token. KV usage and queue lengths are integrated over time at every step
 boundary and sampled into a time series at most once per `sample_interval_s`.
 """
 

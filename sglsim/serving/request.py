@@ -1,4 +1,4 @@
-"""A request as one SGLang server sees it, from arrival to its last token.
+"""The state of a request inside one SGLang server, from arrival to its last token.
 
 Token arithmetic follows SGLang: a prompt of `input_len` tokens is prefilled
 (possibly in chunks, after a cached prefix), which yields the first output

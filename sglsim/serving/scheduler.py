@@ -2,7 +2,7 @@
 
 The scheduler owns the KV pool counters, the radix cache and the running
 batch, and decides what the next forward step runs. It has no notion of time
-cost: the worker asks it for a batch, times the batch with the step law, and
+cost: the worker requests a batch, times the batch with the step law, and
 hands the finished batch back (`commit_extend`, `commit_decode`).
 
 Decode steps are counted per server (`decode_step`), and each running request
@@ -73,7 +73,7 @@ class SchedulerConfig:
 
     @property
     def max_req_len(self) -> int:
-        """Longest prompt plus output one request may occupy (SGLang's max_req_len)."""
+        """Maximum prompt plus output of one request (SGLang's max_req_len)."""
         return min(self.context_len - 1, self.max_total_tokens - 1)
 
     @property
