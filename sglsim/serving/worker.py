@@ -1,7 +1,8 @@
 """One SGLang server (a TP group) in simulated time: scheduler + step law + event hooks.
 
-The worker runs SGLang's event loop: at each step boundary it asks the
-scheduler for a prefill batch from the scheduler first, else a decode step of the running batch.
+The worker runs SGLang's event loop: at each step boundary it takes a
+prefill batch from the scheduler if one can be formed, else a decode step of
+the running batch.
 Pure decode runs as a span of k steps that ends at the next completion or
 when KV runs out, timed in closed form; an arrival that could be admitted
 cuts the span at the step in flight (SGLang sees new requests between steps).
