@@ -25,15 +25,21 @@ index on a tie, so runs are deterministic.
 from __future__ import annotations
 
 import heapq
-from typing import Sequence
+from array import array
+from types import MappingProxyType
+from typing import Mapping, Sequence
+
+_NO_CHILDREN: Mapping[int, "_Node"] = MappingProxyType({})
+"""Read-only empty mapping shared by leaves. A leaf gets its own dict when its first child is added."""
 
 
 class _Node:
     __slots__ = ("parent", "children", "ids", "lens", "num_tokens", "tenants")
 
-    def __init__(self, parent: "_Node | None", ids: tuple[int, ...], lens: tuple[int, ...]) -> None:
+    def __init__(self, parent: "_Node | None", ids: Sequence[int], lens: tuple[int, ...]) -> None:
         self.parent = parent
-        self.children: dict[int, _Node] = {}
+        # Most nodes are leaves, so sharing one read-only empty mapping saves a dict per node.
+        self.children: Mapping[int, _Node] = _NO_CHILDREN
         self.ids = ids
         self.lens = lens
         self.num_tokens = sum(lens)
@@ -46,6 +52,7 @@ class ApproxPrefixTree:
 
     def __init__(self, num_tenants: int) -> None:
         self.root = _Node(None, (), ())
+        self._lens: dict[tuple[int, ...], tuple[int, ...]] = {}
         self.tenant_tokens = [0] * num_tenants
         """Tokens of the tree tagged with each tenant (SGLang's tenant_char_count)."""
         for tenant in range(num_tenants):
@@ -94,7 +101,9 @@ class ApproxPrefixTree:
         while i < n:
             child = node.children.get(ids[i])
             if child is None:
-                leaf = _Node(node, tuple(ids[i:]), tuple(lens[i:]))
+                leaf = _Node(node, _packed_ids(ids[i:]), self._shared_lens(tuple(lens[i:])))
+                if node.children is _NO_CHILDREN:
+                    node.children = {}
                 node.children[leaf.ids[0]] = leaf
                 self._touch(leaf, tenant, now)
                 return
@@ -109,6 +118,10 @@ class ApproxPrefixTree:
             node = child
             i += j
 
+    def _shared_lens(self, lens: tuple[int, ...]) -> tuple[int, ...]:
+        """Return the tree's shared copy of `lens`, because runs of full blocks recur across many nodes."""
+        return self._lens.setdefault(lens, lens)
+
     def _touch(self, node: _Node, tenant: int, now: float) -> None:
         if tenant not in node.tenants:
             self.tenant_tokens[tenant] += node.num_tokens
@@ -116,13 +129,13 @@ class ApproxPrefixTree:
 
     def _split(self, child: _Node, j: int) -> _Node:
         """Cut `child` after its first j blocks; return the new upper node (same tenants)."""
-        upper = _Node(child.parent, child.ids[:j], child.lens[:j])
+        upper = _Node(child.parent, child.ids[:j], self._shared_lens(child.lens[:j]))
         upper.tenants = dict(child.tenants)
-        upper.children[child.ids[j]] = child
+        upper.children = {child.ids[j]: child}
         child.parent.children[child.ids[0]] = upper
         child.parent = upper
         child.ids = child.ids[j:]
-        child.lens = child.lens[j:]
+        child.lens = self._shared_lens(child.lens[j:])
         child.num_tokens -= upper.num_tokens
         return upper
 
@@ -175,6 +188,14 @@ class ApproxPrefixTree:
             for tenant in node.tenants:
                 sizes[tenant] += node.num_tokens
         return sizes
+
+
+def _packed_ids(ids: Sequence[int]) -> Sequence[int]:
+    """Return block ids as a packed int64 array (8 bytes per id, no int objects), or a tuple if an id does not fit."""
+    try:
+        return array("q", ids)
+    except OverflowError:
+        return tuple(ids)
 
 
 def _common_blocks(child: _Node, ids: Sequence[int], lens: Sequence[int], start: int) -> int:
