@@ -21,9 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..costs.step_model import DecodeSpan, StepCostModel
-from ..engine.events import PRIORITY_STEP, EventQueue
+from ..engine.events import EventQueue
 from .request import Request
 from .scheduler import ExtendBatch, Scheduler, SchedulerConfig
+from .step_loop import SpanRun, StepLoop
 from .target import RoutingTarget
 from .worker import ServerRole, WorkerObserver, apply_joins, finish_extend_batch
 
@@ -64,72 +65,34 @@ class _LockStep:
 
 
 @dataclass
-class _LockSpan:
+class _LockSpan(SpanRun):
     """A run of lock-step decode steps of every rank with requests."""
 
-    span: DecodeSpan
-    start: float
-    steps: int
     decodes: list[tuple[DPRank, int]] = field(default_factory=list)
 
 
-class DPAttentionServer:
+class DPAttentionServer(StepLoop):
     """D attention ranks sharing one step law, driven by the event queue in lock-step."""
 
     def __init__(self, first_worker_id: int, dp: int, config: SchedulerConfig, cost: StepCostModel,
                  engine: EventQueue, observer: WorkerObserver, pool: str = "default") -> None:
+        super().__init__(engine)
         self.ranks = [DPRank(self, first_worker_id + i, config, pool) for i in range(dp)]
         self.cost = cost
-        self.engine = engine
         self.observer = observer
         self.pool = pool
-        self._current: _LockStep | _LockSpan | None = None
-        self._wake_pending = False
-        self._token = 0
-
-    @property
-    def idle(self) -> bool:
-        return self._current is None and not self._wake_pending
 
     def on_new_work(self, rank: DPRank, now: float) -> None:
         """Wake the server for a request on `rank`, or cut a decode span the rank could join."""
-        if self.idle:
-            self._wake_pending = True
-            self.engine.push(now, PRIORITY_STEP, self._wake, None)
-        elif isinstance(self._current, _LockSpan) and rank.could_admit():
-            self._truncate_span(now)
-
-    def _truncate_span(self, now: float) -> None:
-        cur = self._current
-        steps = cur.span.steps_to_cover(now - cur.start)
-        if steps >= cur.steps:
-            return
-        cur.steps = steps
-        self._token += 1
-        self.engine.push(cur.start + cur.span.duration(steps), PRIORITY_STEP, self._on_step_end, self._token)
+        self._on_new_work(now, rank.could_admit)
 
     # ----- the lock-step loop -----
 
-    def _wake(self, now: float, _arg: object) -> None:
-        self._wake_pending = False
-        if self._current is None:
-            self._run_next(now)
-
-    def _start(self, current: _LockStep | _LockSpan, end: float) -> None:
-        self._current = current
-        self._token += 1
-        self.engine.push(end, PRIORITY_STEP, self._on_step_end, self._token)
-
-    def _on_step_end(self, now: float, token: int) -> None:
-        if token != self._token:
-            return
-        cur = self._current
-        self._current = None
-        if isinstance(cur, _LockStep):
-            self._finish_step(cur, now)
+    def _finish(self, current: _LockStep | _LockSpan, now: float) -> None:
+        if isinstance(current, _LockStep):
+            self._finish_step(current, now)
         else:
-            self._finish_span(cur, now)
-        self._run_next(now)
+            self._finish_span(current, now)
 
     def _run_next(self, now: float) -> None:
         for rank in self.ranks:

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..costs.step_model import DecodeSpan, StepCostModel
-from ..engine.events import PRIORITY_STEP, EventQueue
+from ..engine.events import EventQueue
 from .request import Request, RequestState
 from .scheduler import ExtendBatch, Scheduler, SchedulerConfig
+from .step_loop import SpanRun, StepLoop
 from .target import RoutingTarget
 
 
@@ -75,39 +76,29 @@ class _Extend:
 
 
 @dataclass
-class _Span:
-    span: DecodeSpan
-    start: float
-    steps: int
+class _Span(SpanRun):
     batch_size: int
     ctx0: int
 
 
-class Worker(RoutingTarget):
+class Worker(StepLoop, RoutingTarget):
     """An SGLang server: one scheduler and one forward-step law, driven by the event queue."""
 
     def __init__(self, worker_id: int, config: SchedulerConfig, cost: StepCostModel,
                  engine: EventQueue, observer: WorkerObserver, pool: str = "default",
                  role: ServerRole | None = None) -> None:
+        super().__init__(engine)
         self.worker_id = worker_id
         self.pool = pool
         self.role = role
         self.scheduler = Scheduler(config)
         self.cost = cost
-        self.engine = engine
         self.observer = observer
-        self._current: _Extend | _Span | None = None
-        self._wake_pending = False
-        self._token = 0
         self.busy_s = 0.0
         self.last_decode_end: float | None = None
         """End of the last step that decoded (inter-token gaps of running requests start there)."""
         self.fresh_token_times: list[float] = []
         """Prefill-token times of requests that joined the running batch since the last decode."""
-
-    @property
-    def idle(self) -> bool:
-        return self._current is None and not self._wake_pending
 
     # ----- arrivals -----
 
@@ -116,39 +107,15 @@ class Worker(RoutingTarget):
 
     def notify_new_work(self, now: float) -> None:
         """Wake an idle server, or end its decode span at the step in flight if work could start."""
-        if self.idle:
-            self._wake_pending = True
-            self.engine.push(now, PRIORITY_STEP, self._wake, None)
-        elif isinstance(self._current, _Span) and self.could_admit():
-            self._truncate_span(now)
-
-    def _truncate_span(self, now: float) -> None:
-        """End the running decode span at the step in flight at `now`."""
-        cur = self._current
-        steps = cur.span.steps_to_cover(now - cur.start)
-        if steps >= cur.steps:
-            return
-        cur.steps = steps
-        self._token += 1
-        self.engine.push(cur.start + cur.span.duration(steps), PRIORITY_STEP, self._on_step_end, self._token)
+        self._on_new_work(now, self.could_admit)
 
     # ----- the event loop -----
 
-    def _wake(self, now: float, _arg: object) -> None:
-        self._wake_pending = False
-        if self._current is None:
-            self._run_next(now)
-
-    def _on_step_end(self, now: float, token: int) -> None:
-        if token != self._token:
-            return
-        cur = self._current
-        self._current = None
-        if isinstance(cur, _Extend):
-            self._finish_extend(cur, now)
+    def _finish(self, current: _Extend | _Span, now: float) -> None:
+        if isinstance(current, _Extend):
+            self._finish_extend(current, now)
         else:
-            self._finish_span(cur, now)
-        self._run_next(now)
+            self._finish_span(current, now)
 
     def _run_next(self, now: float) -> None:
         sched = self.scheduler
@@ -158,7 +125,7 @@ class Worker(RoutingTarget):
         if batch is not None:
             shape = self.cost.extend_shape(batch.items, batch.num_mixed_decode, batch.mixed_ctx_tokens)
             duration = self.cost.step_time(shape)
-            self._start(now, _Extend(batch, now, now + duration), now + duration)
+            self._start(_Extend(batch, now, now + duration), now + duration)
             self.observer.on_extend_step(self, batch, now, duration)
             return
         retracted = sched.update_running_batch(now)
@@ -168,7 +135,7 @@ class Worker(RoutingTarget):
             steps = min(sched.steps_to_next_finish(), sched.decode_steps_kv_allows())
             batch_size = sched.num_running
             span = self.cost.decode_span(batch_size, sched.ctx_sum, steps)
-            self._start(now, _Span(span, now, steps, batch_size, sched.ctx_sum), now + span.duration(steps))
+            self._start(_Span(span, now, steps, batch_size, sched.ctx_sum), now + span.duration(steps))
             return
         # A prefill server may wait for its KV transfers to free slots; each completed transfer
         # wakes it again. Any other server with queued work and nothing running is stuck.
@@ -180,11 +147,6 @@ class Worker(RoutingTarget):
 
     def _apply_joins(self, joins: BoundaryJoins, now: float) -> None:
         apply_joins(self, joins, now, self.observer)
-
-    def _start(self, now: float, current: _Extend | _Span, end: float) -> None:
-        self._current = current
-        self._token += 1
-        self.engine.push(end, PRIORITY_STEP, self._on_step_end, self._token)
 
     def _finish_extend(self, cur: _Extend, now: float) -> None:
         self.busy_s += now - cur.start
