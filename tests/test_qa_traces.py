@@ -98,3 +98,32 @@ def test_csv_row_with_extra_columns_is_malformed(tmp_path, name, text):
     path = write(tmp_path, name, text)
     with pytest.raises(ConfigError, match=r"malformed trace line 3 .*expected \d columns, found \d"):
         load_trace(path)
+
+
+@pytest.mark.parametrize("name, text, fragment", [
+    ("m.jsonl", mooncake_row("0") + mooncake_row("1", n_out=10**30), f"line 2 .*output_length {10**30} is above"),
+    ("m.jsonl", mooncake_row("0") + mooncake_row("1", block=2**64), "line 2 .*hash_ids must be .* integers from 0"),
+    ("a.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,1e30,4\n",
+     "line 2 .*ContextTokens '1e30' is above"),
+    ("v.csv", "num_prefill_tokens,num_decode_tokens\n10,99999999999999999999\n",
+     "line 2 .*num_decode_tokens '99999999999999999999' is above"),
+])
+def test_huge_trace_numbers_are_malformed(tmp_path, name, text, fragment):
+    # Numbers past int64 raised OverflowError when the rows were packed into arrays.
+    path = write(tmp_path, name, text)
+    with pytest.raises(ConfigError, match=f"malformed trace {fragment}"):
+        load_trace(path)
+
+
+@pytest.mark.parametrize("name, text, fmt", [
+    ("m.jsonl", mooncake_row("0"), "mooncake"),
+    ("a.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,10,4\n", "azure"),
+    ("v.csv", "num_prefill_tokens,num_decode_tokens,arrived_at\n10,2,0\n", "vidur"),
+])
+def test_trace_with_utf8_bom_is_read(tmp_path, name, text, fmt):
+    # Spreadsheet tools save CSV with a byte-order mark, which hid the first column or the JSON brace.
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    trace = load_trace(path)
+    assert trace.format == fmt
+    assert len(trace) == 1

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
@@ -17,7 +19,7 @@ def parse_size(text: str, flag: str = "--gpu-memory") -> float:
     """Bytes of a size such as 80GB (10^9 bytes each), 80GiB (2^30 bytes each) or 85899345920."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
     unit = match.group(2).upper() if match else None
-    if match is None or unit not in SIZE_UNITS or not float(match.group(1)) > 0:
+    if match is None or unit not in SIZE_UNITS or not 0 < float(match.group(1)) * SIZE_UNITS[unit] < math.inf:
         raise ConfigError(f"invalid {flag} {text!r}: expected a size like 80GB (10^9 bytes) or 80GiB (2^30 bytes)")
     return float(match.group(1)) * SIZE_UNITS[unit]
 
@@ -136,8 +138,10 @@ def run_optimize(args: argparse.Namespace) -> int:
     from ..optimizer.store import ResultStore
     from ..optimizer.verify import VerificationSettings, verify
     from ..optimizer.workload import initial_frozen
-    from .simulate_cmd import scenario_from_args
+    from .simulate_cmd import check_output_path, scenario_from_args
 
+    if args.output:
+        check_output_path(Path(args.output))
     base = scenario_from_args(args)
     spec = _spec(args, base)
     deployments = [d.strip() for d in args.deployments.split(",")] if args.deployments else None

@@ -267,7 +267,7 @@ def default_scenario(args: argparse.Namespace) -> Scenario:
     return DEMO_SCENARIO
 
 
-def _check_output_path(path: Path) -> None:
+def check_output_path(path: Path) -> None:
     """Reject an --output that cannot be written, before a long run rather than after it."""
     if path.is_dir():
         raise ConfigError(f"invalid --output {path}: {path} is a folder")
@@ -280,7 +280,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     from ..simulation import Simulation
 
     if args.output:
-        _check_output_path(Path(args.output))
+        check_output_path(Path(args.output))
     scenario = scenario_from_args(args)
     sim = Simulation(scenario)
     if args.explain_memory and not args.quiet:

@@ -40,16 +40,17 @@ def symbolic_models(base: Scenario, deployments: Sequence[str] | None = None,
     symbols_mod, steady = _symbolic()
     if deployments is None:
         deployments = DEPLOYMENTS if has_pd_pools() else ("colocated",)
-    symbols = symbols_mod.ConfigSymbols(per_pool_tp=per_pool_tp)
-    frozen = frozen_symbol_names(symbols)
-    decision = {s.name for s in symbols.decision_vars()}
-    # Bound from the model and GPU, not from the base scenario's own server: its TP may not even hold
-    # the weights, which is for the search to find out.
-    values = symbols.values(model=base.model, gpu=base.gpu, efficiency=base.efficiency or None,
-                            kv_cache_dtype=base.server.kv_cache_dtype, quantization=base.server.quantization)
-    bind = {k: v for k, v in values.items() if k.name not in decision and k.name not in frozen.values()}
     models = []
     for deployment in deployments:
+        # A colocated server has one TP, so per-pool TP symbols apply to P/D pools only.
+        symbols = symbols_mod.ConfigSymbols(per_pool_tp=per_pool_tp and deployment != "colocated")
+        frozen = frozen_symbol_names(symbols)
+        decision = {s.name for s in symbols.decision_vars()}
+        # Bound from the model and GPU, not from the base scenario's own server: its TP may not even hold
+        # the weights, which is for the search to find out.
+        values = symbols.values(model=base.model, gpu=base.gpu, efficiency=base.efficiency or None,
+                                kv_cache_dtype=base.server.kv_cache_dtype, quantization=base.server.quantization)
+        bind = {k: v for k, v in values.items() if k.name not in decision and k.name not in frozen.values()}
         builder = steady.SymbolicMetricBuilder(symbols, model=base.model, deployment=deployment,
                                                cuda_graph=not base.server.disable_cuda_graph,
                                                overlap=not base.server.disable_overlap_schedule)

@@ -226,7 +226,12 @@ class DeploymentPlanner:
             raise ConfigError(f"invalid domain for {unknown_vars[0]}: not a decision variable of any deployment "
                               f"({', '.join(sorted({v for c in self.compiled.values() for v in c.model.variables}))})")
         domains.update({k: v for k, v in self.spec.domains.items() if k in variables})
-        return DecisionSpace({name: parse_domain(name, spec) for name, spec in domains.items()})
+        space = {name: parse_domain(name, spec) for name, spec in domains.items()}
+        for domain in space.values():
+            # Every decision variable counts servers, GPUs, tokens or requests.
+            if any(value < 1 or not float(value).is_integer() for value in domain.values):
+                raise ConfigError(f"invalid domain of {domain.name} {list(domain.values)}: expected positive integers")
+        return DecisionSpace(space)
 
     def problem(self, deployment: str, frozen: Mapping[str, float]) -> Problem:
         """Build the analytic problem of one deployment under frozen workload parameters."""

@@ -52,8 +52,8 @@ class SLOSpec:
                 raise ConfigError(f"invalid {name} {getattr(self, name)!r}: choose one of {', '.join(PERCENTILES)}")
         for name in ("ttft_s", "tpot_s"):
             value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ConfigError(f"invalid {name} {value!r}: expected a positive number of seconds")
+            if value is not None and not 0 < value < math.inf:
+                raise ConfigError(f"invalid {name} {value!r}: expected a positive, finite number of seconds")
 
     def check(self, record: RunRecord) -> tuple[bool, str]:
         """(met, reason): the reason names the first target missed, with the simulated value."""

@@ -29,6 +29,10 @@ import numpy as np
 from ..errors import ConfigError, not_utf8
 
 MOONCAKE_BLOCK_TOKENS = 512
+MAX_TRACE_TOKENS = 2**31 - 1
+"""Largest token count a row may give: far above any context window, and sums of two stay in int64."""
+MAX_HASH_ID = 2**63 - 1
+"""Largest Mooncake hash id: ids are stored as int64."""
 TRACE_FORMATS = ("auto", "mooncake", "azure", "vidur")
 
 
@@ -65,7 +69,7 @@ def _bad(path: Path, line: int, detail: str) -> ConfigError:
 
 def detect_format(path: Path) -> str:
     """Recognise a trace format from its first non-empty line."""
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
+    with path.open("r", encoding="utf-8-sig", errors="replace") as handle:
         for raw in handle:
             line = raw.strip()
             if not line:
@@ -113,6 +117,8 @@ def _positive_int(value: object, path: Path, line: int, field: str, allow_zero: 
         raise _bad(path, line, f"{field} {value!r} is not an integer") from None
     if not number.is_integer() or number < (0 if allow_zero else 1):
         raise _bad(path, line, f"{field} {value!r} must be a {'non-negative' if allow_zero else 'positive'} integer")
+    if number > MAX_TRACE_TOKENS:
+        raise _bad(path, line, f"{field} {value!r} is above the maximum of {MAX_TRACE_TOKENS} tokens")
     return int(number)
 
 
@@ -120,7 +126,7 @@ def _read_mooncake(path: Path) -> Trace:
     # Typed arrays, not lists: a list of Python ints costs 36 bytes per hash id.
     arrivals, inputs, outputs = array("d"), array("q"), array("q")
     ids, starts = array("q"), array("q", [0])
-    with path.open("r", encoding="utf-8") as handle:
+    with path.open("r", encoding="utf-8-sig") as handle:
         for line_no, raw in enumerate(handle, 1):
             if not raw.strip():
                 continue
@@ -140,8 +146,8 @@ def _read_mooncake(path: Path) -> Trace:
             n_out = _positive_int(row["output_length"], path, line_no, "output_length")
             hashes = row["hash_ids"]
             if not isinstance(hashes, list) or not hashes or not all(
-                    isinstance(h, int) and not isinstance(h, bool) and h >= 0 for h in hashes):
-                raise _bad(path, line_no, "hash_ids must be a non-empty list of non-negative integers")
+                    isinstance(h, int) and not isinstance(h, bool) and 0 <= h <= MAX_HASH_ID for h in hashes):
+                raise _bad(path, line_no, f"hash_ids must be a non-empty list of integers from 0 to {MAX_HASH_ID}")
             last = n_in - MOONCAKE_BLOCK_TOKENS * (len(hashes) - 1)
             if not 0 < last <= MOONCAKE_BLOCK_TOKENS:
                 raise _bad(path, line_no, f"input_length {n_in} does not fit {len(hashes)} blocks of "
@@ -158,7 +164,7 @@ def _read_mooncake(path: Path) -> Trace:
 
 
 def _csv_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], "csv.reader"]:
-    handle = path.open("r", encoding="utf-8", newline="")
+    handle = path.open("r", encoding="utf-8-sig", newline="")
     reader = csv.reader(handle)
     header = [h.strip() for h in next(reader)]
     missing = [c for c in required if c not in header]
