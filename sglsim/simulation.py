@@ -153,9 +153,14 @@ class Simulation:
             return
         for name, server in self.servers.items():
             limit = server.scheduler.max_req_input_len
+            mem = server.memory
+            where = "the server" if name == "aggregated" else f"the {name} server"
+            if limit < 1:
+                needed = mem.max_total_num_tokens - limit + 1
+                raise ConfigError(
+                    f"invalid KV capacity {mem.max_total_num_tokens} tokens: {where} accepts no prompt; expected "
+                    f"at least {needed} tokens (raise kv_pool_tokens, max_total_tokens or mem_fraction_static)")
             if spec.mean > limit:
-                mem = server.memory
-                where = "the server" if name == "aggregated" else f"the {name} server"
                 raise ConfigError(
                     f"invalid input_len {int(spec.mean)}: {where} accepts prompts of at most {limit} tokens "
                     f"(context length {mem.context_len}, KV capacity {mem.max_total_num_tokens} tokens)")

@@ -17,7 +17,7 @@ def test_memory_sizes_in_gb_and_gib():
     assert parse_size("80 gib") == 80 * 1024**3
     assert parse_size("85899345920") == 80 * 1024**3
     assert parse_size("1.5TB") == 1.5e12
-    for bad in ("80 gigs", "-5GB", "GB", "0GB"):
+    for bad in ("80 gigs", "-5GB", "GB", "0GB", "80", "512MB"):
         with pytest.raises(ConfigError, match="invalid --gpu-memory"):
             parse_size(bad)
 

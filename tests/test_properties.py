@@ -58,6 +58,9 @@ def test_random_scenarios_conserve_and_complete(server, workload, replicas, rout
     assert summary["num_completed"] + summary["num_rejected"] == sim.driver.num_requests
     # Tokens are conserved: each completed request produced exactly its (possibly clipped) output.
     assert summary["output_tokens"] == int(result.requests["output_len"].sum())
+    # Every output token after a request's first one adds one inter-token gap, retractions included.
+    if summary["num_completed"]:
+        assert summary["itl_s"]["count"] == summary["output_tokens"] - summary["num_completed"]
     for worker in sim.workers:
         sched = worker.scheduler
         # At the end nothing is queued or running, and all KV is free or cached.

@@ -243,16 +243,17 @@ def test_output_path_checked_before_the_run(capsys, tmp_path, target, reason):
 
 
 def test_out_of_memory_is_one_line():
-    # A billion requests need 7.45 GiB per length array; numpy's MemoryError came with a traceback.
+    # 100 million requests need 0.75 GiB per length array, beyond a 1.5 GiB address space.
+    # numpy's MemoryError used to come with a traceback.
     import resource
     import subprocess
     import sys
 
     def limit_memory():
-        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
 
     proc = subprocess.run([sys.executable, "-m", "sglsim.cli.main", "simulate", "--no-progress",
-                           "--num-requests", "1000000000", "--input-len", "10", "--output-len", "2",
+                           "--num-requests", "100000000", "--input-len", "10", "--output-len", "2",
                            "--rate", "1"], capture_output=True, text=True, preexec_fn=limit_memory)
     assert proc.returncode == 2
     assert proc.stderr.startswith("sglsim: error: out of memory (")
@@ -269,3 +270,51 @@ def test_context_length_above_the_model_is_rejected(capsys):
     assert line == ("sglsim: error: invalid context_length 1000000: llama-3.1-8b has a context window of "
                     "131072 tokens; SGLang rejects a longer one unless SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN "
                     "is set, so give a model config with a larger max_position_embeddings instead")
+
+
+@pytest.mark.parametrize("flag, fragment", [
+    ("--num-requests", "invalid workload.num_requests 99999999999999999999 in command line: input should be "
+                       "less than or equal to 100000000"),
+    ("--turns", "invalid workload.shared_prefix.turns 99999999999999999999"),
+    ("--shared-prefix-groups", "invalid workload.shared_prefix.num_groups 99999999999999999999"),
+    ("--max-request-tokens", "invalid workload.max_request_tokens 99999999999999999999"),
+    ("--replicas", "invalid cluster.replicas 99999999999999999999"),
+    ("--chunked-prefill-size", "expected a token count from 1 to 2147483647, or -1 to disable chunking"),
+])
+def test_huge_numbers_are_config_errors(capsys, flag, fragment):
+    # These overflowed numpy's 64-bit integers, or built servers without end.
+    line = cli_error(capsys, flag, "99999999999999999999", "--input-len", "10", "--output-len", "2")
+    assert fragment in line
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("input_len: {dist: lognormal, mean: 100, cv: 1e300}", "invalid workload.input_len.cv '1e300'"),
+    ("input_len: {dist: uniform, mean: 100, max: 100000000000000000000000}",
+     "invalid workload.input_len.max 100000000000000000000000"),
+])
+def test_huge_length_settings_in_a_scenario(capsys, tmp_path, text, fragment):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"model: llama-3.1-8b\ngpu: h100\nworkload:\n  num_requests: 3\n  {text}\n")
+    line = cli_error(capsys, str(path))
+    assert fragment in line
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("gpu: h100\ngpu: a100\n", "duplicate key 'gpu' at line 3"),
+    ("server: {tp: 1, tp: 2}\n", "duplicate key 'tp' at line 2"),
+    ("cluster:\n", "invalid cluster None in"),
+])
+def test_scenario_mapping_mistakes(capsys, tmp_path, text, fragment):
+    # PyYAML keeps the last of two equal keys silently, and an empty section read as None.
+    path = tmp_path / "s.yaml"
+    path.write_text(f"model: llama-3.1-8b\n{text}")
+    line = cli_error(capsys, str(path))
+    assert fragment in line
+
+
+def test_kv_pool_too_small_for_any_prompt(capsys):
+    # The message used to say "prompts of at most -5 tokens".
+    line = cli_error(capsys, "--kv-pool-tokens", "1", "--num-requests", "3", "--input-len", "10",
+                     "--output-len", "2")
+    assert "invalid KV capacity 1 tokens: the server accepts no prompt; expected at least 7 tokens" in line
+

@@ -20,6 +20,11 @@ SMALL = ["optimize", "--model", "llama-3.1-8b", "--gpu", "h100", "--input-len", 
     (["--domain", "TP=0"], "invalid domain of TP [0]: expected positive integers"),
     (["--domain", "TP=2.5"], "invalid domain of TP [2.5]: expected positive integers"),
     (["--domain", "B_req=0,8"], "invalid domain of B_req [0, 8]: expected positive integers"),
+    # Huge numbers overflowed numpy or enumerated a range without end.
+    (["--gpus", "99999999999999999999"], "invalid gpus 99999999999999999999: expected 1 to 100,000"),
+    (["--domain", "c=1:100000000"], "100,000,000 values, expected at most 100,000"),
+    # A plain number is bytes: 80 bytes made every configuration infeasible.
+    (["--gpu-memory", "80"], "invalid --gpu-memory '80': 80 bytes is below 1GB"),
 ])
 def test_bad_problem_exits_2_with_one_line(capsys, flags, message):
     pytest.importorskip("sglsim.symbolic")

@@ -134,6 +134,10 @@ def test_retraction_end_to_end_then_reprefill():
     # Retraction does not change a request's first-token time: B got its first token on admission.
     assert res.requests["ttft_s"][1] < 0.1
     assert res.requests["finished_at"][1] > res.requests["finished_at"][0]
+    # Each of the 2 x 2999 later tokens adds one inter-token gap, the one B's re-prefill emits too.
+    # That gap spans B's wait in the queue, so it is the longest.
+    assert res.summary["itl_s"]["count"] == 5998
+    assert res.summary["itl_s"]["max"] > 1.0
 
 
 def test_closed_loop_clients_send_on_completion():

@@ -14,6 +14,8 @@ from ..errors import ConfigError
 SIZE_UNITS = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
+MIN_GPU_MEMORY_BYTES = 1e9
+
 
 def parse_size(text: str, flag: str = "--gpu-memory") -> float:
     """Bytes of a size such as 80GB (10^9 bytes each), 80GiB (2^30 bytes each) or 85899345920."""
@@ -21,7 +23,12 @@ def parse_size(text: str, flag: str = "--gpu-memory") -> float:
     unit = match.group(2).upper() if match else None
     if match is None or unit not in SIZE_UNITS or not 0 < float(match.group(1)) * SIZE_UNITS[unit] < math.inf:
         raise ConfigError(f"invalid {flag} {text!r}: expected a size like 80GB (10^9 bytes) or 80GiB (2^30 bytes)")
-    return float(match.group(1)) * SIZE_UNITS[unit]
+    size = float(match.group(1)) * SIZE_UNITS[unit]
+    if size < MIN_GPU_MEMORY_BYTES:
+        # A plain number is bytes, so "80" is almost surely a forgotten unit.
+        raise ConfigError(f"invalid {flag} {text!r}: {size:g} bytes is below 1GB; expected a size with a unit, "
+                          "like 80GB or 80GiB")
+    return size
 
 
 def parse_domain_flag(text: str) -> tuple[str, Any]:

@@ -20,8 +20,22 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from ..errors import ConfigError, not_utf8
+from .yaml_file import load_yaml
 
 PositiveInt = Field(gt=0)
+
+# Upper bounds far above any real deployment. They turn a mistyped huge number into a one-line
+# error before it can overflow numpy's 64-bit integers or allocate without end.
+MAX_TOKENS = 2**31 - 1
+"""Largest token count of any field (lengths, budgets, pool sizes)."""
+MAX_REQUESTS = 100_000_000
+"""Largest number of requests, sessions, groups or clients of a workload."""
+MAX_SERVERS = 100_000
+"""Largest number of servers in a pool or of aggregated replicas."""
+MAX_PARALLEL = 1024
+"""Largest size of one parallel dimension (TP, DP, EP, PP)."""
+MAX_CV = 1000.0
+"""Largest coefficient of variation of a length or arrival distribution."""
 
 
 class _Strict(BaseModel):
@@ -55,44 +69,44 @@ class _Strict(BaseModel):
 class ServerArgs(_Strict):
     """SGLang server arguments of one server."""
 
-    tp: int = Field(1, gt=0, description="Tensor-parallel size (--tp-size): GPUs of one pipeline stage")
-    dp: int = Field(1, gt=0, description="Data-parallel size (--dp-size): DP-attention ranks, or copies "
+    tp: int = Field(1, gt=0, le=MAX_PARALLEL, description="Tensor-parallel size (--tp-size): GPUs of one pipeline stage")
+    dp: int = Field(1, gt=0, le=MAX_PARALLEL, description="Data-parallel size (--dp-size): DP-attention ranks, or copies "
                                          "of the TP group without --enable-dp-attention")
-    ep: int = Field(1, gt=0, description="Expert-parallel size (--ep-size): GPUs the routed experts are split over")
-    pp: int = Field(1, gt=0, description="Pipeline-parallel size (--pp-size): stages of layers")
+    ep: int = Field(1, gt=0, le=MAX_PARALLEL, description="Expert-parallel size (--ep-size): GPUs the routed experts are split over")
+    pp: int = Field(1, gt=0, le=MAX_PARALLEL, description="Pipeline-parallel size (--pp-size): stages of layers")
     enable_dp_attention: bool = False
     moe_a2a_backend: Literal["none", "deepep"] = "none"
     deepep_mode: Literal["auto", "normal", "low_latency"] = "auto"
     enable_two_batch_overlap: bool = False
-    ep_num_redundant_experts: int = Field(0, ge=0)
+    ep_num_redundant_experts: int = Field(0, ge=0, le=MAX_TOKENS)
     enable_eplb: bool = False
-    moe_dense_tp_size: Optional[int] = Field(None, gt=0)
+    moe_dense_tp_size: Optional[int] = Field(None, gt=0, le=MAX_PARALLEL)
     enable_dp_lm_head: bool = False
     chunked_prefill_size: Optional[int] = Field(
         None, description="Max new tokens of one prefill chunk; None picks SGLang's GPU-memory rule, -1 disables chunking")
-    max_prefill_tokens: int = Field(16384, gt=0, description="Token budget of one prefill batch")
-    max_running_requests: Optional[int] = Field(None, gt=0, description="Cap on the decode batch; None derives it as SGLang does")
+    max_prefill_tokens: int = Field(16384, gt=0, le=MAX_TOKENS, description="Token budget of one prefill batch")
+    max_running_requests: Optional[int] = Field(None, gt=0, le=MAX_TOKENS, description="Cap on the decode batch; None derives it as SGLang does")
     schedule_policy: Literal["fcfs", "lpm"] = "fcfs"
     schedule_conservativeness: float = Field(1.0, gt=0)
     mem_fraction_static: Optional[float] = Field(None, gt=0, lt=1)
-    page_size: int = Field(1, gt=0)
+    page_size: int = Field(1, gt=0, le=MAX_TOKENS)
     enable_mixed_chunk: bool = False
     disable_overlap_schedule: bool = False
-    cuda_graph_max_bs: Optional[int] = Field(None, gt=0)
+    cuda_graph_max_bs: Optional[int] = Field(None, gt=0, le=MAX_TOKENS)
     disable_cuda_graph: bool = False
     disable_radix_cache: bool = False
-    max_total_tokens: Optional[int] = Field(None, gt=0, description="Upper bound on the KV-pool size in tokens")
+    max_total_tokens: Optional[int] = Field(None, gt=0, le=MAX_TOKENS, description="Upper bound on the KV-pool size in tokens")
     kv_pool_tokens: Optional[int] = Field(
-        None, gt=0, description="Simulation only: KV-pool size in tokens regardless of GPU memory")
-    context_length: Optional[int] = Field(None, gt=0)
+        None, gt=0, le=MAX_TOKENS, description="Simulation only: KV-pool size in tokens regardless of GPU memory")
+    context_length: Optional[int] = Field(None, gt=0, le=MAX_TOKENS)
     kv_cache_dtype: Literal["auto", "bf16", "fp8_e4m3", "fp8_e5m2"] = "auto"
     quantization: Optional[Literal["fp8", "w8a8_fp8", "modelopt_fp8", "fp4", "modelopt_fp4"]] = None
 
     @field_validator("chunked_prefill_size")
     @classmethod
     def _chunk(cls, value: Optional[int]) -> Optional[int]:
-        if value is not None and value != -1 and value <= 0:
-            raise ValueError("expected a positive token count or -1 to disable chunking")
+        if value is not None and value != -1 and not 0 < value <= MAX_TOKENS:
+            raise ValueError(f"expected a token count from 1 to {MAX_TOKENS}, or -1 to disable chunking")
         return value
 
 
@@ -122,7 +136,7 @@ class CacheAwareArgs(_Strict):
 class PoolConfig(_Strict):
     """One prefill or decode pool of identical servers."""
 
-    workers: int = Field(gt=0, description="Servers in the pool")
+    workers: int = Field(gt=0, le=MAX_SERVERS, description="Servers in the pool")
     gpu: Optional[str] = Field(None, description="GPU preset of the pool (default: the scenario's gpu)")
     server: ServerArgsOverrides = ServerArgsOverrides()  # type: ignore[valid-type]
     policy: Optional[RouterPolicy] = Field(None, description="Routing policy of the pool (default: cluster.router)")
@@ -130,14 +144,14 @@ class PoolConfig(_Strict):
 
 class DecodePoolConfig(PoolConfig):
     num_reserved_decode_tokens: int = Field(
-        512, ge=0, description="SGLANG_NUM_RESERVED_DECODE_TOKENS: decode room kept per active request")
+        512, ge=0, le=MAX_TOKENS, description="SGLANG_NUM_RESERVED_DECODE_TOKENS: decode room kept per active request")
 
 
 class ClusterConfig(_Strict):
     """How many servers run, in which pools, and how requests reach them."""
 
     replicas: Optional[int] = Field(
-        None, ge=0,
+        None, ge=0, le=MAX_SERVERS,
         description="Aggregated servers, each with its own tp x pp (x dp) GPUs (default: 1, or 0 with P/D pools)")
     router: RouterPolicy = "cache_aware"
     cache_aware: CacheAwareArgs = CacheAwareArgs()
@@ -161,11 +175,11 @@ class ClusterConfig(_Strict):
 
 class LengthSpec(_Strict):
     dist: Literal["constant", "uniform", "normal", "lognormal", "exponential"] = "constant"
-    mean: float = Field(128.0, ge=1)
-    std: float = Field(0.0, ge=0)
-    cv: float = Field(1.0, gt=0)
-    min: int = Field(1, ge=1)
-    max: int = Field(1 << 30, ge=1)
+    mean: float = Field(128.0, ge=1, le=MAX_TOKENS)
+    std: float = Field(0.0, ge=0, le=MAX_TOKENS)
+    cv: float = Field(1.0, gt=0, le=MAX_CV)
+    min: int = Field(1, ge=1, le=MAX_TOKENS)
+    max: int = Field(1 << 30, ge=1, le=MAX_TOKENS)
 
     @model_validator(mode="after")
     def _bounds(self) -> "LengthSpec":
@@ -177,9 +191,9 @@ class LengthSpec(_Strict):
 class SharedPrefixSpec(_Strict):
     """Groups of requests sharing a system prompt, optionally as multi-turn sessions."""
 
-    num_groups: int = Field(8, gt=0)
-    system_prompt_len: int = Field(1024, ge=0)
-    turns: int = Field(1, gt=0, description="Turns per session; each turn re-sends the history")
+    num_groups: int = Field(8, gt=0, le=MAX_REQUESTS)
+    system_prompt_len: int = Field(1024, ge=0, le=MAX_TOKENS)
+    turns: int = Field(1, gt=0, le=MAX_REQUESTS, description="Turns per session; each turn re-sends the history")
     think_time_s: float = Field(0.0, ge=0)
 
 
@@ -189,23 +203,23 @@ class WorkloadConfig(_Strict):
     trace: Optional[str] = None
     trace_format: Literal["auto", "mooncake", "azure", "vidur"] = "auto"
     trace_sampling: Literal["in_order", "shuffle", "with_replacement"] = "in_order"
-    num_requests: Optional[int] = Field(None, gt=0)
+    num_requests: Optional[int] = Field(None, gt=0, le=MAX_REQUESTS)
     rate: Optional[float] = Field(
         None, gt=0, description="Requests/s; with a trace, replaces its timestamps; with concurrency, the pace "
                                 "at which requests are issued to wait for a free slot (bench_serving "
                                 "--request-rate with --max-concurrency)")
     arrival: Literal["poisson", "gamma", "constant"] = "poisson"
-    cv: float = Field(1.0, gt=0, description="Coefficient of variation of gamma inter-arrival gaps")
+    cv: float = Field(1.0, gt=0, le=MAX_CV, description="Coefficient of variation of gamma inter-arrival gaps")
     time_scale: float = Field(1.0, gt=0, description="Multiplies a trace's timestamps")
     concurrency: Optional[int] = Field(
-        None, gt=0, description="Requests in flight at most; alone, a closed loop of this many clients")
+        None, gt=0, le=MAX_REQUESTS, description="Requests in flight at most; alone, a closed loop of this many clients")
     concurrency_ramp_s: float = Field(
         0.0, ge=0, description="Seconds over which the concurrency cap grows from 1 to concurrency, one slot "
                                "at a time (aiperf --concurrency-ramp-duration)")
     input_len: Optional[LengthSpec] = None
     output_len: Optional[LengthSpec] = None
     shared_prefix: Optional[SharedPrefixSpec] = None
-    max_request_tokens: Optional[int] = Field(None, gt=1, description="Shrink longer requests proportionally (Vidur's cap)")
+    max_request_tokens: Optional[int] = Field(None, gt=1, le=MAX_TOKENS, description="Shrink longer requests proportionally (Vidur's cap)")
     seed: int = Field(0, ge=0, description="Seed of every random draw of the workload")
 
     @field_validator("input_len", "output_len", mode="before")
@@ -282,6 +296,8 @@ def _format_error(err: ValidationError, source: str, prefix: str = "") -> Config
         return ConfigError(f"unknown key {loc!r} in {source}")
     if first["type"] == "missing":
         return ConfigError(f"missing {loc} in {source}")
+    if first["type"] in ("model_type", "dict_type"):
+        return ConfigError(f"invalid {loc} {value!r} in {source}: expected a mapping of settings (key: value lines)")
     if first["type"] == "literal_error":
         return ConfigError(f"invalid {loc} {value!r} in {source}: {msg.lower()}")
     return ConfigError(f"invalid {loc} {value!r} in {source}: {msg.lower()}")
@@ -373,9 +389,11 @@ def load_scenario(path: str | Path) -> Scenario:
     if not path.is_file():
         raise ConfigError(f"scenario file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError as exc:
         raise not_utf8("scenario file", path, exc) from None
+    except ConfigError as exc:
+        raise ConfigError(f"invalid YAML in {path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

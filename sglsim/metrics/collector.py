@@ -117,6 +117,11 @@ class MetricsCollector:
             stats.decode_batch_steps[batch.num_mixed_decode] += 1
             previous = worker.last_decode_end if worker.last_decode_end is not None else start
             self.itl.add(start + duration - previous, batch.num_mixed_decode)
+        for req, _, extend_len in batch.items:
+            # A retracted request's re-prefill emits its next output token: one inter-token gap.
+            resumed = req.first_token_at is not None and req.last_token_at is not None
+            if resumed and req.num_computed_tokens + extend_len >= req.fill_len:
+                self.itl.add(start + duration - req.last_token_at)
 
     def on_decode_span(self, worker, span: DecodeSpan, steps: int, batch_size: int, start: float,
                        fresh_token_times: list[float]) -> None:

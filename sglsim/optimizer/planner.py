@@ -42,6 +42,8 @@ from .store import RunRecord
 FROZEN_NAMES = ("avg_prompt_len", "avg_output_len", "cache_hit_rate", "avg_prefix_match", "prompt_len_scv",
                 "output_len_scv")
 """Frozen workload parameters (ConfigSymbols attribute names); `arrival_rate` is handled by the mode."""
+MAX_GPUS = 100_000
+"""Largest GPU budget of a plan, far above any single deployment."""
 REQUIRED_METRICS = ("ttft", "tpot", "peak_memory", "num_gpus", "request_rate")
 COMPILED_METRICS = REQUIRED_METRICS
 """Metrics compiled (together, sharing subexpressions); throughput is n_out x request_rate in both modes."""
@@ -96,8 +98,8 @@ class PlanSpec:
         for name in (self.objective, *self.pareto):
             if name not in OBJECTIVES:
                 raise unknown("objective", name, OBJECTIVES)
-        if self.gpus < 1:
-            raise ConfigError(f"invalid gpus {self.gpus}: expected at least 1")
+        if not 1 <= self.gpus <= MAX_GPUS:
+            raise ConfigError(f"invalid gpus {self.gpus}: expected 1 to {MAX_GPUS:,}")
         if not 0 < self.memory_safety_margin <= 1:
             raise ConfigError(f"invalid memory safety margin {self.memory_safety_margin}: expected a fraction in (0, 1]")
 

@@ -27,8 +27,8 @@ TERMINATION_MESSAGES: dict[int, str] = {
     Status.LOCAL_OPTIMUM: ("Local optimum: the rounded continuous relaxation, improved until no neighbour "
                            "on the lattice is better ({num_points:,} configurations evaluated)."),
     Status.INFEASIBLE: ("Infeasible: none of the {num_points:,} configurations evaluated satisfies every "
-                        "constraint; binding constraint {binding} (broken by {violated:,} of them, the only "
-                        "broken constraint of {sole:,}; closest point {closest})."),
+                        "constraint; binding constraint {binding} (broken by {violated:,} of them, and the only "
+                        "broken one in {sole:,}; closest point {closest})."),
     Status.EVALUATION_LIMIT: ("Stopped at the evaluation limit of {limit:,} configurations; the best feasible "
                               "configuration found so far is returned."),
     Status.EXACT_FRONT: "Exact Pareto front: {front_size} non-dominated points of {num_feasible:,} feasible ones.",

@@ -130,8 +130,8 @@ def _merge_infeasible(results: Sequence[OptimizeResult], method: str, nfev: int,
     binding = min(counts, key=lambda n: (-counts[n]["sole"], -counts[n]["violated"])) if counts else "none"
     row = counts.get(binding, {"violated": 0, "sole": 0})
     message = (f"Infeasible: no problem has a configuration that satisfies every constraint; binding constraint "
-               f"{binding} (broken by {row['violated']:,} of {nfev:,} configurations, the only broken constraint "
-               f"of {row['sole']:,}). " + " ".join(r.message for r in results))
+               f"{binding} (broken by {row['violated']:,} of {nfev:,} configurations, and the only broken one in "
+               f"{row['sole']:,}). " + " ".join(r.message for r in results))
     return OptimizeResult(None, None, None, False, Status.INFEASIBLE, message, nfev, wall, method, nit=nit,
                           infeasibility={"binding": binding, "counts": counts,
                                          "by_problem": {r.problem: r.infeasibility for r in results}})

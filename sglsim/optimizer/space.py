@@ -19,6 +19,8 @@ import numpy as np
 from ..errors import ConfigError
 
 DEFAULT_CHUNK_POINTS = 1 << 18
+MAX_DOMAIN_VALUES = 100_000
+"""Most values one decision variable may take: more is a mistyped range, not a search."""
 """Configurations evaluated per chunk: 2^18 points x ~20 float64 columns stays near 40 MB."""
 
 
@@ -51,6 +53,10 @@ class Domain:
         if step <= 0 or stop < start:
             raise ConfigError(f"invalid range for {name} ({start}, {stop}, step {step}): "
                               "expected start <= stop and a positive step")
+        count = (int(stop) - int(start)) // int(step) + 1
+        if count > MAX_DOMAIN_VALUES:
+            raise ConfigError(f"invalid range for {name} ({start}, {stop}, step {step}): {count:,} values, "
+                              f"expected at most {MAX_DOMAIN_VALUES:,}; use a larger step or powers of two")
         return cls(name, tuple(range(int(start), int(stop) + 1, int(step))))
 
     @classmethod

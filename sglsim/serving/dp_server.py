@@ -26,7 +26,7 @@ from .request import Request
 from .scheduler import ExtendBatch, Scheduler, SchedulerConfig
 from .step_loop import SpanRun, StepLoop
 from .target import RoutingTarget
-from .worker import ServerRole, WorkerObserver, apply_joins, finish_extend_batch
+from .worker import ServerRole, WorkerObserver, apply_joins, finish_extend_batch, note_last_tokens
 
 
 class DPRank(RoutingTarget):
@@ -129,6 +129,7 @@ class DPAttentionServer(StepLoop):
             sched = rank.scheduler
             retracted = sched.update_running_batch(now)
             if retracted:
+                note_last_tokens(rank, retracted)
                 self.observer.on_retract(rank, retracted, now)
             if sched.num_running:
                 decodes.append((rank, sched.num_running))

@@ -130,6 +130,7 @@ class Worker(StepLoop, RoutingTarget):
             return
         retracted = sched.update_running_batch(now)
         if retracted:
+            note_last_tokens(self, retracted)
             self.observer.on_retract(self, retracted, now)
         if sched.num_running:
             steps = min(sched.steps_to_next_finish(), sched.decode_steps_kv_allows())
@@ -184,6 +185,20 @@ def finish_extend_batch(worker: Any, batch: ExtendBatch, now: float, observer: W
         observer.on_first_token(req, now)
     for req in finished:
         observer.on_finish(req, now)
+
+
+def note_last_tokens(worker: Any, retracted: list[Request]) -> None:
+    """Set each retracted request's `last_token_at` to the time of its last output token.
+
+    That is its prefill (or merge) time, or the end of the worker's last decode
+    step when it decoded since. The token its re-prefill emits is timed from there.
+    """
+    last_decode = worker.last_decode_end
+    if last_decode is None:
+        return
+    for req in retracted:
+        if req.last_token_at is None or req.last_token_at < last_decode:
+            req.last_token_at = last_decode
 
 
 def apply_joins(worker: Any, joins: BoundaryJoins, now: float, observer: WorkerObserver) -> None:
