@@ -81,6 +81,16 @@ def test_expert_parallel_needs_moe_model():
         _resolve("llama-3.1-8b", "h100", tp=2, ep=2)
 
 
+@pytest.mark.parametrize("args, message", [
+    (dict(enable_eplb=True), "invalid enable_eplb True: model llama-3.1-8b has no experts"),
+    (dict(ep_num_redundant_experts=5), "invalid ep_num_redundant_experts 5: model llama-3.1-8b has no experts"),
+])
+def test_expert_settings_on_dense_model(args, message):
+    # These were ignored without a word on a dense model, while --ep 2 was rejected.
+    with pytest.raises(ConfigError, match=message):
+        _resolve("llama-3.1-8b", "h100", tp=2, **args)
+
+
 def test_law_params_mirror_layout():
     par = _resolve(tp=32, dp=32, enable_dp_attention=True, moe_a2a_backend="deepep",
                    enable_two_batch_overlap=True, moe_dense_tp_size=1, ep_num_redundant_experts=32, gpu="h100")

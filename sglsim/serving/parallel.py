@@ -134,9 +134,13 @@ def resolve_parallel(args: object, model: ModelSpec, gpu: GPUSpec) -> ParallelCo
 
     backend = args.moe_a2a_backend
     ep = args.ep
-    if not model.is_moe and (ep > 1 or backend != "none"):
-        field, value = ("ep", ep) if ep > 1 else ("moe_a2a_backend", backend)
-        raise _fail(field, value, f"model {model.name} has no experts; expert parallelism needs an MoE model")
+    if not model.is_moe:
+        expert_settings = [("ep", ep, ep > 1), ("moe_a2a_backend", backend, backend != "none"),
+                           ("enable_eplb", True, args.enable_eplb),
+                           ("ep_num_redundant_experts", args.ep_num_redundant_experts, args.ep_num_redundant_experts > 0)]
+        for field, value, is_set in expert_settings:
+            if is_set:
+                raise _fail(field, value, f"model {model.name} has no experts; this setting needs an MoE model")
     if backend == "deepep":
         ep = tp  # SGLang sets ep_size = tp_size whenever DeepEP dispatches.
     if ep < 1 or tp % ep:
