@@ -27,8 +27,8 @@ TERMINATION_MESSAGES: dict[int, str] = {
     Status.LOCAL_OPTIMUM: ("Local optimum: the rounded continuous relaxation, improved until no neighbour "
                            "on the lattice is better ({num_points:,} configurations evaluated)."),
     Status.INFEASIBLE: ("Infeasible: none of the {num_points:,} configurations evaluated satisfies every "
-                        "constraint; binding constraint {binding} (broken by {violated:,} of them, and the only "
-                        "broken one in {sole:,}; closest point {closest})."),
+                        "constraint; binding constraint {binding} (broken by {violated:,} of them{sole_text}; "
+                        "closest point {closest})."),
     Status.EVALUATION_LIMIT: ("Stopped at the evaluation limit of {limit:,} configurations; the best feasible "
                               "configuration found so far is returned."),
     Status.EXACT_FRONT: "Exact Pareto front: {front_size} non-dominated points of {num_feasible:,} feasible ones.",
@@ -38,6 +38,11 @@ TERMINATION_MESSAGES: dict[int, str] = {
                           "optimum is reported with its simulated figures."),
 }
 SUCCESS_STATUSES = frozenset({Status.OPTIMAL, Status.LOCAL_OPTIMUM, Status.EXACT_FRONT, Status.APPROXIMATE_FRONT})
+
+
+def sole_clause(sole: int) -> str:
+    """Return ", and the only broken one in N" for an infeasibility message, or "" when N is 0."""
+    return f", and the only broken one in {sole:,}" if sole else ""
 
 
 def termination_message(status: int, **details: Any) -> str:
@@ -127,7 +132,7 @@ def infeasible_result(problem: Any, ledger: FeasibilityLedger, method: str, nfev
         closest_text = f"{_config_text(config)} breaks {broken}"
     row = counts.get(binding, {"violated": 0, "sole": 0})
     message = termination_message(Status.INFEASIBLE, num_points=ledger.num_points, binding=binding,
-                                  violated=row["violated"], sole=row["sole"], closest=closest_text)
+                                  violated=row["violated"], sole_text=sole_clause(row["sole"]), closest=closest_text)
     if problem.name:
         message = f"[{problem.name}] {message}"
     return OptimizeResult(None, None, None, False, Status.INFEASIBLE, message, nfev, wall_time_s, method,

@@ -29,7 +29,7 @@ from .methods.pareto import epsilon_constraint_search, nondominated, pareto_sear
 from .methods.relax import relax_search
 from .objectives import ObjectiveDirection, ObjectiveSpec
 from .problem import Problem
-from .result import Candidate, OptimizeResult, Status
+from .result import Candidate, OptimizeResult, Status, sole_clause
 from .space import DEFAULT_CHUNK_POINTS, DecisionSpace
 
 from .choices import METHODS
@@ -130,8 +130,7 @@ def _merge_infeasible(results: Sequence[OptimizeResult], method: str, nfev: int,
     binding = min(counts, key=lambda n: (-counts[n]["sole"], -counts[n]["violated"])) if counts else "none"
     row = counts.get(binding, {"violated": 0, "sole": 0})
     message = (f"Infeasible: no problem has a configuration that satisfies every constraint; binding constraint "
-               f"{binding} (broken by {row['violated']:,} of {nfev:,} configurations, and the only broken one in "
-               f"{row['sole']:,}). " + " ".join(r.message for r in results))
+               f"{binding} (broken by {row['violated']:,} of {nfev:,} configurations{sole_clause(row['sole'])}). " + " ".join(r.message for r in results))
     return OptimizeResult(None, None, None, False, Status.INFEASIBLE, message, nfev, wall, method, nit=nit,
                           infeasibility={"binding": binding, "counts": counts,
                                          "by_problem": {r.problem: r.infeasibility for r in results}})
