@@ -86,7 +86,7 @@ def test_expert_parallel_needs_moe_model():
     (dict(ep_num_redundant_experts=5), "invalid ep_num_redundant_experts 5: model llama-3.1-8b has no experts"),
 ])
 def test_expert_settings_on_dense_model(args, message):
-    # These were ignored without a word on a dense model, while --ep 2 was rejected.
+    # These were silently ignored on a dense model, while --ep 2 was rejected.
     with pytest.raises(ConfigError, match=message):
         _resolve("llama-3.1-8b", "h100", tp=2, **args)
 

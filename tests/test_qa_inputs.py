@@ -282,7 +282,7 @@ def test_context_length_above_the_model_is_rejected(capsys):
     ("--chunked-prefill-size", "expected a token count from 1 to 2147483647, or -1 to disable chunking"),
 ])
 def test_huge_numbers_are_config_errors(capsys, flag, fragment):
-    # These overflowed numpy's 64-bit integers, or built servers without end.
+    # These overflowed numpy's 64-bit integers, or built servers until the run hung.
     line = cli_error(capsys, flag, "99999999999999999999", "--input-len", "10", "--output-len", "2")
     assert fragment in line
 
@@ -292,7 +292,7 @@ def test_huge_numbers_are_config_errors(capsys, flag, fragment):
     ("input_len: {dist: uniform, mean: 100, max: 100000000000000000000000}",
      "invalid workload.input_len.max 100000000000000000000000"),
 ])
-def test_huge_length_settings_in_a_scenario(capsys, tmp_path, text, fragment):
+def test_huge_length_settings_in_scenario(capsys, tmp_path, text, fragment):
     path = tmp_path / "s.yaml"
     path.write_text(f"model: llama-3.1-8b\ngpu: h100\nworkload:\n  num_requests: 3\n  {text}\n")
     line = cli_error(capsys, str(path))
@@ -305,14 +305,14 @@ def test_huge_length_settings_in_a_scenario(capsys, tmp_path, text, fragment):
     ("cluster:\n", "invalid cluster None in"),
 ])
 def test_scenario_mapping_mistakes(capsys, tmp_path, text, fragment):
-    # PyYAML keeps the last of two equal keys silently, and an empty section read as None.
+    # PyYAML silently keeps the last of two equal keys, and an empty section was read as None.
     path = tmp_path / "s.yaml"
     path.write_text(f"model: llama-3.1-8b\n{text}")
     line = cli_error(capsys, str(path))
     assert fragment in line
 
 
-def test_kv_pool_too_small_for_any_prompt(capsys):
+def test_kv_pool_below_one_prompt(capsys):
     # The message used to say "prompts of at most -5 tokens".
     line = cli_error(capsys, "--kv-pool-tokens", "1", "--num-requests", "3", "--input-len", "10",
                      "--output-len", "2")

@@ -15,6 +15,7 @@ SIZE_UNITS = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
 MIN_GPU_MEMORY_BYTES = 1e9
+"""Smallest --gpu-memory accepted: a smaller budget is a forgotten unit, not a GPU."""
 
 
 def parse_size(text: str, flag: str = "--gpu-memory") -> float:
@@ -61,8 +62,8 @@ def add_optimize_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     add_scenario_flags(parser)
     goal = parser.add_argument_group("problem")
     goal.add_argument("--gpus", type=int, required=True, help="GPU budget of the whole deployment")
-    goal.add_argument("--gpu-memory", help="memory budget per GPU: 80GB (10^9 bytes) or 80GiB (2^30 bytes); "
-                                           "default: the GPU's capacity")
+    goal.add_argument("--gpu-memory", help="memory budget per GPU: 80GB (10^9 bytes) or 80GiB (2^30 bytes), at least 1GB "
+                                           "(a bare number is bytes); default: the GPU's capacity")
     goal.add_argument("--memory-margin", type=float, default=0.9,
                       help="share of the memory budget peak memory may use (default 0.9)")
     goal.add_argument("--ttft", type=float, help="TTFT target, seconds")

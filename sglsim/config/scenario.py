@@ -20,22 +20,10 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from ..errors import ConfigError, not_utf8
+from ..limits import MAX_CV, MAX_PARALLEL, MAX_REQUESTS, MAX_SERVERS, MAX_TOKENS
 from .yaml_file import load_yaml
 
 PositiveInt = Field(gt=0)
-
-# Upper bounds far above any real deployment. They turn a mistyped huge number into a one-line
-# error before it can overflow numpy's 64-bit integers or allocate without end.
-MAX_TOKENS = 2**31 - 1
-"""Largest token count of any field (lengths, budgets, pool sizes)."""
-MAX_REQUESTS = 100_000_000
-"""Largest number of requests, sessions, groups or clients of a workload."""
-MAX_SERVERS = 100_000
-"""Largest number of servers in a pool or of aggregated replicas."""
-MAX_PARALLEL = 1024
-"""Largest size of one parallel dimension (TP, DP, EP, PP)."""
-MAX_CV = 1000.0
-"""Largest coefficient of variation of a length or arrival distribution."""
 
 
 class _Strict(BaseModel):

@@ -30,6 +30,7 @@ import numpy as np
 from ..config.scenario import Scenario
 from ..errors import ConfigError, unknown
 from ..hardware.gpus import get_gpu
+from ..limits import MAX_GPUS
 from .deployment import scenario_for
 from .objectives import ConstraintSpec, ObjectiveDirection, ObjectiveSpec, compile_metrics
 from .problem import Problem
@@ -42,8 +43,6 @@ from .store import RunRecord
 FROZEN_NAMES = ("avg_prompt_len", "avg_output_len", "cache_hit_rate", "avg_prefix_match", "prompt_len_scv",
                 "output_len_scv")
 """Frozen workload parameters (ConfigSymbols attribute names); `arrival_rate` is handled by the mode."""
-MAX_GPUS = 100_000
-"""Largest GPU budget of a plan, far above any single deployment."""
 REQUIRED_METRICS = ("ttft", "tpot", "peak_memory", "num_gpus", "request_rate")
 COMPILED_METRICS = REQUIRED_METRICS
 """Metrics compiled (together, sharing subexpressions); throughput is n_out x request_rate in both modes."""

@@ -52,7 +52,6 @@ class ApproxPrefixTree:
 
     def __init__(self, num_tenants: int) -> None:
         self.root = _Node(None, (), ())
-        self._lens: dict[tuple[int, ...], tuple[int, ...]] = {}
         self.tenant_tokens = [0] * num_tenants
         """Tokens of the tree tagged with each tenant (SGLang's tenant_char_count)."""
         for tenant in range(num_tenants):
@@ -101,7 +100,7 @@ class ApproxPrefixTree:
         while i < n:
             child = node.children.get(ids[i])
             if child is None:
-                leaf = _Node(node, _packed_ids(ids[i:]), self._shared_lens(tuple(lens[i:])))
+                leaf = _Node(node, _packed_ids(ids[i:]), tuple(lens[i:]))
                 if node.children is _NO_CHILDREN:
                     node.children = {}
                 node.children[leaf.ids[0]] = leaf
@@ -118,10 +117,6 @@ class ApproxPrefixTree:
             node = child
             i += j
 
-    def _shared_lens(self, lens: tuple[int, ...]) -> tuple[int, ...]:
-        """Return the tree's shared copy of `lens`, because runs of full blocks recur across many nodes."""
-        return self._lens.setdefault(lens, lens)
-
     def _touch(self, node: _Node, tenant: int, now: float) -> None:
         if tenant not in node.tenants:
             self.tenant_tokens[tenant] += node.num_tokens
@@ -129,13 +124,13 @@ class ApproxPrefixTree:
 
     def _split(self, child: _Node, j: int) -> _Node:
         """Cut `child` after its first j blocks; return the new upper node (same tenants)."""
-        upper = _Node(child.parent, child.ids[:j], self._shared_lens(child.lens[:j]))
+        upper = _Node(child.parent, child.ids[:j], child.lens[:j])
         upper.tenants = dict(child.tenants)
         upper.children = {child.ids[j]: child}
         child.parent.children[child.ids[0]] = upper
         child.parent = upper
         child.ids = child.ids[j:]
-        child.lens = self._shared_lens(child.lens[j:])
+        child.lens = child.lens[j:]
         child.num_tokens -= upper.num_tokens
         return upper
 

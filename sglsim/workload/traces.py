@@ -27,10 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, not_utf8
+from ..limits import MAX_TOKENS
 
 MOONCAKE_BLOCK_TOKENS = 512
-MAX_TRACE_TOKENS = 2**31 - 1
-"""Largest token count a row may give: far above any context window, and sums of two stay in int64."""
 MAX_HASH_ID = 2**63 - 1
 """Largest Mooncake hash id: ids are stored as int64."""
 TRACE_FORMATS = ("auto", "mooncake", "azure", "vidur")
@@ -117,8 +116,8 @@ def _positive_int(value: object, path: Path, line: int, field: str, allow_zero: 
         raise _bad(path, line, f"{field} {value!r} is not an integer") from None
     if not number.is_integer() or number < (0 if allow_zero else 1):
         raise _bad(path, line, f"{field} {value!r} must be a {'non-negative' if allow_zero else 'positive'} integer")
-    if number > MAX_TRACE_TOKENS:
-        raise _bad(path, line, f"{field} {value!r} is above the maximum of {MAX_TRACE_TOKENS} tokens")
+    if number > MAX_TOKENS:
+        raise _bad(path, line, f"{field} {value!r} is above the maximum of {MAX_TOKENS} tokens")
     return int(number)
 
 

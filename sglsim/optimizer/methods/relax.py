@@ -87,15 +87,20 @@ class Archive:
 class _RelaxedModel:
     """Scaled objective and slacks of the relaxation, with forward-difference gradients.
 
-    Each new point is evaluated together with its d perturbed copies in one
-    vectorised call, so SLSQP's value and gradient requests at that point
-    cost a single evaluation instead of 2 (d + 1) single-point ones.
+    Each new point is evaluated together with its d perturbed copies (one per
+    free variable) in one vectorised call, so SLSQP's value and gradient
+    requests at that point cost a single evaluation instead of 2 (d + 1)
+    single-point ones.
     """
 
     def __init__(self, problem: Any, u0: np.ndarray, free: np.ndarray, upper: np.ndarray,
                  score_scale: float, slack_scale: np.ndarray) -> None:
-        self.problem, self.u0, self.free, self.upper = problem, u0, free, upper
-        self.score_scale, self.slack_scale = score_scale, slack_scale
+        self.problem = problem
+        self.u0 = u0
+        self.free = free
+        self.upper = upper
+        self.score_scale = score_scale
+        self.slack_scale = slack_scale
         self._key: bytes | None = None
         self._values: tuple[float, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.evaluations = 0
@@ -123,14 +128,16 @@ class _RelaxedModel:
             slacks = np.where(np.isfinite(slacks), slacks, -PENALTY)
             grad = (score[1:] - score[0]) / steps
             jac = ((slacks[1:] - slacks[0]) / steps[:, None]).T
-            self._key, self._values = key, (float(score[0]), grad, slacks[0], jac)
+            self._key = key
+            self._values = (float(score[0]), grad, slacks[0], jac)
             self._remember(x, float(score[0]), slacks[0])
         return self._values
 
     def _remember(self, x: np.ndarray, score: float, slacks: np.ndarray) -> None:
         rank = (float(np.maximum(0.0, -slacks).sum()), score)
         if rank < self._best_rank:
-            self._best_rank, self.best_x = rank, x.copy()
+            self._best_rank = rank
+            self.best_x = x.copy()
         self.evaluations += 1
         if self.evaluations >= RELAX_MAX_EVALUATIONS:
             raise _BudgetSpent
@@ -150,7 +157,7 @@ class _RelaxedModel:
 
 def _relaxed_optimum(problem: Any, u0: np.ndarray, free: np.ndarray, upper: np.ndarray,
                      score_scale: float, slack_scale: np.ndarray) -> np.ndarray:
-    """SLSQP from `u0` over the free index coordinates; returns the full relaxed point."""
+    """Run SLSQP from `u0` over the free index coordinates and return the full relaxed point."""
     model = _RelaxedModel(problem, u0, free, upper, score_scale, slack_scale)
     constraints = ([{"type": "ineq", "fun": model.slacks, "jac": model.slacks_jac}]
                    if len(slack_scale) else [])
